@@ -1,0 +1,111 @@
+import SecureChatKeys
+
+/// The receiving side of one member's sender key in one room: its current chain and a few previous
+/// ones, each with the keys skipped ahead of late messages.
+///
+/// A value type: ``decrypt(_:)`` works on a copy and commits only a message that verified and
+/// authenticated, so a failure leaves the record exactly as it was.
+public struct SenderKeyRecord: Sendable {
+    struct ReceiverChain: Sendable {
+        let chainId: UInt32
+        let signingKey: SigningPublicKey
+        var iteration: UInt32
+        var chainKey: ChainKey
+        /// Keys skipped ahead of late messages, by iteration; `order` is oldest first.
+        var skipped: [UInt32: MessageKey] = [:]
+        var order: [UInt32] = []
+    }
+
+    public let distributionId: [UInt8]
+    /// Newest last.
+    private(set) var chains: [ReceiverChain]
+
+    /// A record from the first distribution message of a member.
+    public init(distribution: SenderKeyDistributionMessage) {
+        distributionId = distribution.distributionId
+        chains = [Self.chain(from: distribution)]
+    }
+
+    /// Adds a rotated chain. A distribution for a chain already held is ignored: replaying an old
+    /// distribution message can never move a chain backwards.
+    public mutating func add(_ distribution: SenderKeyDistributionMessage) throws(SenderKeyError) {
+        guard distribution.distributionId == distributionId else { throw .wrongDistribution }
+        guard !chains.contains(where: { $0.chainId == distribution.chainId }) else { return }
+        chains.append(Self.chain(from: distribution))
+        if chains.count > ProtocolLimits.senderKeyMaxPreviousChains + 1 { chains.removeFirst() }
+    }
+
+    /// The current chain's id.
+    public var currentChainId: UInt32 { chains[chains.count - 1].chainId }
+
+    /// Verifies, then decrypts a room message.
+    public mutating func decrypt(_ bytes: [UInt8]) throws(SenderKeyError) -> [UInt8] {
+        let message: SenderKeyMessage
+        do {
+            message = try SenderKeyMessage(serialized: bytes)
+        } catch {
+            throw .malformed(error)
+        }
+        return try decrypt(message)
+    }
+
+    public mutating func decrypt(_ message: SenderKeyMessage) throws(SenderKeyError) -> [UInt8] {
+        guard message.distributionId == distributionId else { throw .wrongDistribution }
+        guard let position = chains.lastIndex(where: { $0.chainId == message.chainId }) else {
+            throw .unknownChain(message.chainId)
+        }
+        var chain = chains[position]
+        let header = message.header
+        // The signature is checked before any key is derived: a forged message costs no HMAC work.
+        guard chain.signingKey.isValidSignature(
+            message.signature, for: SenderKeyMessage.signedBytes(header: header, ciphertext: message.ciphertext))
+        else { throw .invalidSignature }
+
+        let messageKey = try Self.messageKey(for: message.iteration, in: &chain)
+        do {
+            let plaintext = try MessageCipher.decrypt(
+                message.ciphertext, key: messageKey, associatedData: header, label: KDFLabels.senderKeyMessageKeys)
+            chains[position] = chain
+            return plaintext
+        } catch {
+            throw .authenticationFailed
+        }
+    }
+
+    private static func messageKey(for iteration: UInt32, in chain: inout ReceiverChain) throws(SenderKeyError) -> MessageKey {
+        if iteration < chain.iteration {
+            guard let key = chain.skipped.removeValue(forKey: iteration) else {
+                if let oldest = chain.order.first, iteration < oldest { throw .messageKeyExpired }
+                throw .duplicateMessage
+            }
+            chain.order.removeAll { $0 == iteration }
+            return key
+        }
+        guard UInt64(iteration) - UInt64(chain.iteration) <= UInt64(ProtocolLimits.senderKeyMaxForward) else {
+            throw .tooFarAhead
+        }
+        while chain.iteration < iteration {
+            let (skippedKey, next) = chain.chainKey.advanced()
+            chain.skipped[chain.iteration] = skippedKey
+            chain.order.append(chain.iteration)
+            chain.chainKey = next
+            chain.iteration += 1
+        }
+        if chain.order.count > ProtocolLimits.senderKeyMaxStoredKeys {
+            let excess = chain.order.count - ProtocolLimits.senderKeyMaxStoredKeys
+            for evicted in chain.order.prefix(excess) { chain.skipped[evicted] = nil }
+            chain.order.removeFirst(excess)
+        }
+        let (messageKey, next) = chain.chainKey.advanced()
+        chain.chainKey = next
+        // Cannot overflow: a message at UInt32.max cannot be sent (``SenderKeyError/chainExhausted``).
+        chain.iteration = iteration == UInt32.max ? iteration : iteration + 1
+        return messageKey
+    }
+
+    private static func chain(from distribution: SenderKeyDistributionMessage) -> ReceiverChain {
+        ReceiverChain(
+            chainId: distribution.chainId, signingKey: distribution.signingKey, iteration: distribution.iteration,
+            chainKey: ChainKey(key: distribution.chainKey))
+    }
+}

@@ -1,0 +1,114 @@
+public import Crypto
+public import SecureChatKeys
+
+/// Why a sender-key operation failed. The record is unchanged after each.
+public enum SenderKeyError: Error, Equatable, Sendable {
+    case malformed(DecodeError)
+    /// The message belongs to another sender's or another room's distribution.
+    case wrongDistribution
+    /// No distribution message for this chain has been received (or it was rotated out long ago).
+    case unknownChain(UInt32)
+    /// The signature does not verify under the chain's signing key.
+    case invalidSignature
+    /// The message's key was already used: a replay or duplicate.
+    case duplicateMessage
+    /// The message is older than every stored key of its chain.
+    case messageKeyExpired
+    /// The iteration is more than ``ProtocolLimits/senderKeyMaxForward`` ahead of the chain.
+    case tooFarAhead
+    /// The ciphertext did not authenticate.
+    case authenticationFailed
+    case plaintextTooLarge
+    /// The chain has used all 2^32 iterations: rotate.
+    case chainExhausted
+}
+
+/// When a sender starts a new sender key besides membership changes (which always rotate).
+public struct SenderKeyRotationPolicy: Sendable, Equatable {
+    public var maxMessages: Int
+    /// Seconds.
+    public var maxAge: UInt64
+
+    /// 5,000 messages or 7 days, whichever comes first.
+    public static let standard = SenderKeyRotationPolicy(maxMessages: 5000, maxAge: 7 * 24 * 3600)
+
+    public init(maxMessages: Int, maxAge: UInt64) {
+        self.maxMessages = maxMessages
+        self.maxAge = maxAge
+    }
+}
+
+/// The sending side of a sender key: one chain, its position and its signing key.
+public struct SenderKeyState: Sendable, CustomStringConvertible {
+    public let distributionId: [UInt8]
+    public let chainId: UInt32
+    public private(set) var iteration: UInt32
+    private var chainKey: ChainKey
+    private let signingKey: Curve25519.Signing.PrivateKey
+    public let signingPublicKey: SigningPublicKey
+    /// Seconds since 1970, for the rotation policy.
+    public let createdAt: UInt64
+    public private(set) var messagesSent: Int = 0
+
+    /// A new chain for `distributionId`. Every random part can be injected for vectors.
+    public init(
+        distributionId: [UInt8], createdAt: UInt64, chainId: UInt32 = .random(in: 0...UInt32.max),
+        chainKey: SecretBytes = .random(count: 32), signingKey: Curve25519.Signing.PrivateKey = .init(),
+        iteration: UInt32 = 0
+    ) {
+        precondition(distributionId.count == 16 && chainKey.count == 32, "sender key field lengths")
+        self.distributionId = distributionId
+        self.chainId = chainId
+        self.iteration = iteration
+        self.chainKey = ChainKey(key: chainKey)
+        self.signingKey = signingKey
+        // swift-crypto's own public keys are valid prime-order points.
+        self.signingPublicKey = try! SigningPublicKey(rawRepresentation: signingKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
+        self.createdAt = createdAt
+    }
+
+    /// The message that lets a member decrypt from the current iteration on.
+    public var distributionMessage: SenderKeyDistributionMessage {
+        SenderKeyDistributionMessage(
+            distributionId: distributionId, chainId: chainId, iteration: iteration, chainKey: chainKey.key,
+            signingKey: signingPublicKey)
+    }
+
+    /// Whether the policy asks for a new sender key now.
+    public func needsRotation(policy: SenderKeyRotationPolicy, now: UInt64) -> Bool {
+        messagesSent >= policy.maxMessages || now >= createdAt + policy.maxAge
+    }
+
+    /// A fresh chain for the same distribution: new chain id, chain key and signing key.
+    public func rotated(
+        now: UInt64, chainId: UInt32? = nil, chainKey: SecretBytes = .random(count: 32),
+        signingKey: Curve25519.Signing.PrivateKey = .init()
+    ) -> SenderKeyState {
+        var newChainId = chainId ?? .random(in: 0...UInt32.max)
+        while chainId == nil && newChainId == self.chainId { newChainId = .random(in: 0...UInt32.max) }
+        return SenderKeyState(
+            distributionId: distributionId, createdAt: now, chainId: newChainId, chainKey: chainKey,
+            signingKey: signingKey)
+    }
+
+    /// Encrypts and signs the next room message.
+    public mutating func encrypt(_ plaintext: [UInt8]) throws(SenderKeyError) -> SenderKeyMessage {
+        guard plaintext.count <= ProtocolLimits.maxMessagePlaintext else { throw .plaintextTooLarge }
+        guard iteration < UInt32.max else { throw .chainExhausted }
+        let (messageKey, next) = chainKey.advanced()
+        let header = SenderKeyMessage.header(distributionId: distributionId, chainId: chainId, iteration: iteration)
+        let ciphertext = MessageCipher.encrypt(
+            plaintext, key: messageKey, associatedData: header, label: KDFLabels.senderKeyMessageKeys)
+        // Ed25519 signing fails only on allocation failure.
+        let signature = try! signingKey.signature(for: SenderKeyMessage.signedBytes(header: header, ciphertext: ciphertext))  // swiftlint:disable:this force_try
+        let message = SenderKeyMessage(
+            distributionId: distributionId, chainId: chainId, iteration: iteration, ciphertext: ciphertext,
+            signature: Array(signature))
+        chainKey = next
+        iteration += 1
+        messagesSent += 1
+        return message
+    }
+
+    public var description: String { "SenderKeyState(chain: \(chainId), iteration: \(iteration), keys: redacted)" }
+}

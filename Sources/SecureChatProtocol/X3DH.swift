@@ -85,7 +85,7 @@ public enum X3DH {
         -> X3DHAgreement
     {
         let keyMaterial = SecretBytes(count: 32 * (outputs.count + 1)) { buffer in
-            for index in 0..<32 { buffer[index] = 0xff }
+            for index in 0..<32 { buffer[index] = KDFLabels.x3dhPrefix[index] }
             for (position, output) in outputs.enumerated() {
                 output.withUnsafeBytes { bytes in
                     let offset = 32 * (position + 1)
@@ -105,6 +105,10 @@ public enum X3DH {
     {
         do {
             let shared = try privateKey.sharedSecretFromKeyAgreement(with: publicKey.cryptoKey)
+            // swift-crypto returns the all-zero output of a small-order point instead of failing.
+            // X25519PublicKey already refuses those points; this check keeps the rule local.
+            let isAllZero = shared.withUnsafeBytes { bytes in bytes.reduce(UInt8(0)) { $0 | $1 } == 0 }
+            guard !isAllZero else { throw X3DHError.invalidKeyAgreement }
             return shared.withUnsafeBytes { SecretBytes($0) }
         } catch {
             throw .invalidKeyAgreement

@@ -1,0 +1,110 @@
+import Crypto
+import SecureChatKeys
+import Testing
+@testable import SecureChatProtocol
+
+@Suite("X3DH and session set-up")
+struct X3DHTests {
+    @Test("both sides derive the same SK and AD", arguments: [true, false])
+    func agreement(withOneTimePreKey: Bool) throws {
+        let fixture = try SessionFixture(withOneTimePreKey: withOneTimePreKey)
+        let (initiatorAgreement, initiation) = try X3DH.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        let responderAgreement = try X3DH.respond(
+            identity: fixture.bob, signedPreKey: try #require(fixture.bobStore.signedPreKey(id: 1)),
+            oneTimePreKey: withOneTimePreKey ? fixture.bobStore.oneTimePreKey(id: 100) : nil, initiation: initiation)
+        #expect(initiatorAgreement.sharedSecret == responderAgreement.sharedSecret)
+        #expect(initiatorAgreement.associatedData == fixture.alice.publicKey.rawRepresentation + fixture.bob.publicKey.rawRepresentation)
+        #expect(initiatorAgreement.associatedData == responderAgreement.associatedData)
+        #expect(initiation.oneTimePreKeyId == (withOneTimePreKey ? 100 : nil))
+    }
+
+    @Test("omitting the one-time prekey on one side changes SK")
+    func oneTimePreKeyMatters() throws {
+        let fixture = try SessionFixture()
+        let (initiatorAgreement, initiation) = try X3DH.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        let responderAgreement = try X3DH.respond(
+            identity: fixture.bob, signedPreKey: try #require(fixture.bobStore.signedPreKey(id: 1)),
+            oneTimePreKey: nil, initiation: initiation)
+        #expect(initiatorAgreement.sharedSecret != responderAgreement.sharedSecret)
+    }
+
+    @Test("a one-time prekey is consumed exactly once")
+    func oneTimePreKeyConsumedOnce() throws {
+        var fixture = try SessionFixture()
+        var aliceSession = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let message) = try aliceSession.encrypt([1, 2, 3]) else { Issue.record("expected prekey message"); return }
+        _ = try Session.accept(message, identity: fixture.bob, store: &fixture.bobStore)
+        #expect(fixture.bobStore.oneTimePreKey(id: 100) == nil)
+        // The same prekey message again cannot start a second session.
+        #expect(throws: SessionError.keyAgreement(.unknownOneTimePreKey(id: 100))) {
+            try Session.accept(message, identity: fixture.bob, store: &fixture.bobStore)
+        }
+    }
+
+    @Test("a forged prekey message consumes nothing")
+    func forgedPreKeyMessageConsumesNothing() throws {
+        var fixture = try SessionFixture()
+        var aliceSession = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let message) = try aliceSession.encrypt([1, 2, 3]) else { Issue.record("expected prekey message"); return }
+        var bytes = message.serialized
+        bytes[bytes.count - 1] ^= 1
+        let forged = try PreKeyMessage(serialized: bytes)
+        #expect(throws: SessionError.ratchet(.authenticationFailed)) {
+            try Session.accept(forged, identity: fixture.bob, store: &fixture.bobStore)
+        }
+        #expect(fixture.bobStore.oneTimePreKey(id: 100) != nil)
+        // The genuine message still works afterwards.
+        _ = try Session.accept(message, identity: fixture.bob, store: &fixture.bobStore)
+    }
+
+    @Test("an impostor identity in the prekey message cannot start a session")
+    func impostorIdentity() throws {
+        var fixture = try SessionFixture()
+        var aliceSession = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let message) = try aliceSession.encrypt([1]) else { Issue.record("expected prekey message"); return }
+        let mallory = IdentityKeyPair()
+        let swapped = PreKeyMessage(
+            initiation: X3DHInitiation(
+                initiatorIdentityKey: mallory.publicKey, ephemeralKey: message.initiation.ephemeralKey,
+                signedPreKeyId: 1, oneTimePreKeyId: 100),
+            message: message.message)
+        #expect(throws: SessionError.ratchet(.authenticationFailed)) {
+            try Session.accept(swapped, identity: fixture.bob, store: &fixture.bobStore)
+        }
+    }
+
+    @Test("unknown signed prekey is a precise error")
+    func unknownSignedPreKey() throws {
+        let fixture = try SessionFixture()
+        var aliceSession = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let message) = try aliceSession.encrypt([1]) else { Issue.record("expected prekey message"); return }
+        var empty = InMemoryPreKeyStore()
+        #expect(throws: SessionError.keyAgreement(.unknownSignedPreKey(id: 1))) {
+            try Session.accept(message, identity: fixture.bob, store: &empty)
+        }
+    }
+
+    @Test("the initiator sends prekey messages until the responder answers, then ratchet messages")
+    func preKeyMessagesUntilAnswered() throws {
+        var fixture = try SessionFixture()
+        var (alice, bob) = try fixture.establish()
+        // A second message before Bob answers is again a prekey message; Bob's session accepts it.
+        let second = try alice.encrypt(Array("again".utf8))
+        guard case .preKey = second else { Issue.record("expected prekey message"); return }
+        #expect(try bob.decrypt(try SessionMessage(serialized: second.serialized)) == Array("again".utf8))
+        let reply = try bob.encrypt(Array("hi alice".utf8))
+        guard case .ratchet = reply else { Issue.record("responder sends ratchet messages"); return }
+        #expect(try alice.decrypt(reply) == Array("hi alice".utf8))
+        guard case .ratchet = try alice.encrypt([9]) else { Issue.record("after an answer, ratchet messages"); return }
+        #expect(alice.pendingInitiation == nil)
+    }
+
+    @Test("a prekey message from a different X3DH is refused by an existing session")
+    func initiationMismatch() throws {
+        var fixture = try SessionFixture(withOneTimePreKey: false)
+        var (_, bob) = try fixture.establish()
+        var otherAlice = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        let other = try otherAlice.encrypt([1])
+        #expect(throws: SessionError.initiationMismatch) { try bob.decrypt(other) }
+    }
+}

@@ -1,0 +1,126 @@
+import Crypto
+import SecureChatKeys
+import Testing
+@testable import SecureChatProtocol
+
+@Suite("Sender keys")
+struct SenderKeyTests {
+    static let distributionId = [UInt8](repeating: 0xab, count: 16)
+
+    static func pair() throws -> (sender: SenderKeyState, receiver: SenderKeyRecord) {
+        let sender = SenderKeyState(distributionId: distributionId, createdAt: 1_800_000_000)
+        let distribution = try SenderKeyDistributionMessage(serialized: sender.distributionMessage.serialized.bytes)
+        return (sender, SenderKeyRecord(distribution: distribution))
+    }
+
+    @Test("messages decrypt in order and out of order, each exactly once")
+    func outOfOrder() throws {
+        var (sender, receiver) = try Self.pair()
+        var generator = SeededGenerator(seed: 3)
+        var messages: [([UInt8], [UInt8])] = []
+        for index in 0..<200 {
+            let plaintext = Array("message \(index)".utf8)
+            messages.append((plaintext, try sender.encrypt(plaintext).serialized))
+        }
+        messages.shuffle(using: &generator)
+        for (plaintext, wire) in messages {
+            #expect(try receiver.decrypt(wire) == plaintext)
+        }
+        for (_, wire) in messages.prefix(20) {
+            #expect(throws: SenderKeyError.duplicateMessage) { try receiver.decrypt(wire) }
+        }
+    }
+
+    @Test("every flipped byte, signature included, is refused and changes nothing")
+    func everyByteFlipped() throws {
+        var (sender, receiver) = try Self.pair()
+        let wire = try sender.encrypt(Array("hello room".utf8)).serialized
+        let skippedAhead = try sender.encrypt([1]).serialized
+        _ = try receiver.decrypt(try sender.encrypt([2]).serialized)
+        for index in 0..<wire.count {
+            for mask: UInt8 in [0x01, 0x40] {
+                var tampered = wire
+                tampered[index] ^= mask
+                #expect(throws: SenderKeyError.self, "byte \(index)") { try receiver.decrypt(tampered) }
+            }
+        }
+        // Nothing was consumed: both skipped messages still decrypt.
+        #expect(try receiver.decrypt(wire) == Array("hello room".utf8))
+        #expect(try receiver.decrypt(skippedAhead) == [1])
+    }
+
+    @Test("a message signed by another key is refused before any key is derived")
+    func wrongSigner() throws {
+        var (_, receiver) = try Self.pair()
+        var impostor = SenderKeyState(distributionId: Self.distributionId, createdAt: 0, chainId: receiver.currentChainId)
+        let forged = try impostor.encrypt([1]).serialized
+        #expect(throws: SenderKeyError.invalidSignature) { try receiver.decrypt(forged) }
+    }
+
+    @Test("jumps beyond the forward bound are refused; a failed jump consumes nothing")
+    func forwardBound() throws {
+        let signing = Curve25519.Signing.PrivateKey()
+        var sender = SenderKeyState(distributionId: Self.distributionId, createdAt: 0, chainId: 5, signingKey: signing)
+        var record = SenderKeyRecord(distribution: sender.distributionMessage)
+        // The sender's chain restarted at far iterations: validly signed, so only the bound (or the
+        // keys, which differ) can stop it.
+        func restarted(at iteration: Int) -> SenderKeyState {
+            SenderKeyState(
+                distributionId: Self.distributionId, createdAt: 0, chainId: 5, chainKey: sender.distributionMessage.chainKey,
+                signingKey: signing, iteration: UInt32(iteration))
+        }
+        var beyond = restarted(at: ProtocolLimits.senderKeyMaxForward + 1)
+        #expect(throws: SenderKeyError.tooFarAhead) { try record.decrypt(try beyond.encrypt([1]).serialized) }
+        var atBound = restarted(at: ProtocolLimits.senderKeyMaxForward)
+        #expect(throws: SenderKeyError.authenticationFailed) { try record.decrypt(try atBound.encrypt([1]).serialized) }
+        // Neither attempt moved the chain: the genuine first message still decrypts.
+        #expect(try record.decrypt(try sender.encrypt([7]).serialized) == [7])
+    }
+
+    @Test("rotation: a new chain decrypts, the old chain's late messages still do, unknown chains are refused")
+    func rotation() throws {
+        var (sender, receiver) = try Self.pair()
+        let late = try sender.encrypt(Array("late".utf8)).serialized
+        var rotated = sender.rotated(now: 1_800_000_100)
+        #expect(rotated.chainId != sender.chainId)
+        let distribution = rotated.distributionMessage
+        let fresh = try rotated.encrypt(Array("fresh".utf8)).serialized
+        #expect(throws: SenderKeyError.unknownChain(rotated.chainId)) { try receiver.decrypt(fresh) }
+        try receiver.add(distribution)
+        #expect(try receiver.decrypt(fresh) == Array("fresh".utf8))
+        #expect(try receiver.decrypt(late) == Array("late".utf8))
+        // A member who never got the new distribution (a removed member) cannot read the new chain.
+        var (_, removed) = try Self.pair()
+        #expect(throws: SenderKeyError.self) { try removed.decrypt(fresh) }
+    }
+
+    @Test("the rotation policy triggers on message count and on age")
+    func policy() throws {
+        var state = SenderKeyState(distributionId: Self.distributionId, createdAt: 1000)
+        let policy = SenderKeyRotationPolicy(maxMessages: 3, maxAge: 60)
+        #expect(!state.needsRotation(policy: policy, now: 1059))
+        #expect(state.needsRotation(policy: policy, now: 1060))
+        for _ in 0..<3 { _ = try state.encrypt([0]) }
+        #expect(state.needsRotation(policy: policy, now: 1000))
+    }
+
+    @Test("distribution messages decode strictly and never print the chain key")
+    func distributionEncoding() throws {
+        let state = SenderKeyState(distributionId: Self.distributionId, createdAt: 0)
+        let bytes = state.distributionMessage.serialized.bytes
+        #expect(bytes.count == SenderKeyDistributionMessage.encodedLength)
+        #expect(try SenderKeyDistributionMessage(serialized: bytes) == state.distributionMessage)
+        for length in 0..<bytes.count {
+            #expect(throws: DecodeError.self) { try SenderKeyDistributionMessage(serialized: bytes.prefix(length)) }
+        }
+        #expect(!"\(state.distributionMessage)".contains(Hex.encode(state.distributionMessage.chainKey.bytes.prefix(4))))
+    }
+
+    @Test("messages of another distribution are refused")
+    func wrongDistribution() throws {
+        var (_, receiver) = try Self.pair()
+        var other = SenderKeyState(distributionId: [UInt8](repeating: 1, count: 16), createdAt: 0)
+        #expect(throws: SenderKeyError.wrongDistribution) { try receiver.decrypt(try other.encrypt([1]).serialized) }
+        #expect(throws: SenderKeyError.wrongDistribution) { try receiver.add(other.distributionMessage) }
+    }
+}

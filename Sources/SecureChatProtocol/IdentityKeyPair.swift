@@ -10,7 +10,7 @@ public import SecureChatKeys
 public struct IdentityKeyPair: Sendable, CustomStringConvertible {
     public let publicKey: IdentityKey
     private let signingKey: Curve25519.Signing.PrivateKey
-    let agreementKey: Curve25519.KeyAgreement.PrivateKey
+    package let agreementKey: Curve25519.KeyAgreement.PrivateKey
 
     /// A new identity from the system's secure random generator.
     public init() {
@@ -67,7 +67,7 @@ public struct IdentityKeyPair: Sendable, CustomStringConvertible {
 /// A signed prekey with its private key, kept by its device.
 public struct SignedPreKeyPair: Sendable, CustomStringConvertible {
     public let publicPart: SignedPreKeyPublic
-    let privateKey: Curve25519.KeyAgreement.PrivateKey
+    package let privateKey: Curve25519.KeyAgreement.PrivateKey
 
     init(id: UInt32, createdAt: UInt64, privateKey: Curve25519.KeyAgreement.PrivateKey, signedBy identity: IdentityKeyPair) {
         // swift-crypto produces canonical, full-order public keys for clamped scalars.
@@ -92,7 +92,7 @@ public struct SignedPreKeyPair: Sendable, CustomStringConvertible {
 /// A one-time prekey with its private key, kept by its device until an X3DH consumes it.
 public struct OneTimePreKeyPair: Sendable, CustomStringConvertible {
     public let publicPart: OneTimePreKeyPublic
-    let privateKey: Curve25519.KeyAgreement.PrivateKey
+    package let privateKey: Curve25519.KeyAgreement.PrivateKey
 
     public init(id: UInt32, privateKey: Curve25519.KeyAgreement.PrivateKey = .init()) {
         let publicKey = try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try

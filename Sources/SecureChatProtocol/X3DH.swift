@@ -100,7 +100,7 @@ public enum X3DH {
             associatedData: associatedData(initiator: initiator, responder: responder))
     }
 
-    static func diffieHellman(_ privateKey: Curve25519.KeyAgreement.PrivateKey, _ publicKey: X25519PublicKey)
+    package static func diffieHellman(_ privateKey: Curve25519.KeyAgreement.PrivateKey, _ publicKey: X25519PublicKey)
         throws(X3DHError) -> SecretBytes
     {
         do {

@@ -1,4 +1,4 @@
-import SecureChatKeys
+public import SecureChatKeys
 
 /// The receiving side of one member's sender key in one room: its current chain and a few previous
 /// ones, each with the keys skipped ahead of late messages.
@@ -18,7 +18,7 @@ public struct SenderKeyRecord: Sendable {
 
     public let distributionId: [UInt8]
     /// Newest last.
-    private(set) var chains: [ReceiverChain]
+    var chains: [ReceiverChain]
 
     /// A record from the first distribution message of a member.
     public init(distribution: SenderKeyDistributionMessage) {
@@ -107,5 +107,70 @@ public struct SenderKeyRecord: Sendable {
         ReceiverChain(
             chainId: distribution.chainId, signingKey: distribution.signingKey, iteration: distribution.iteration,
             chainKey: ChainKey(key: distribution.chainKey))
+    }
+}
+
+extension SenderKeyRecord {
+    static let stateEncodingVersion: UInt8 = 1
+
+    /// The whole record, chain keys included: store it only encrypted.
+    ///
+    /// ```
+    /// 0x01 ‖ distribution id (16) ‖ chain count (1) ‖ { chain id (u32) ‖ signing key (32) ‖ iteration (u32)
+    ///   ‖ chain key (32) ‖ skipped count (u32) ‖ { iteration (u32) ‖ message key (32) }* oldest first }*
+    /// ```
+    public var serialized: SecretBytes {
+        var writer = ByteWriter()
+        writer.write(Self.stateEncodingVersion)
+        writer.write(contentsOf: distributionId)
+        writer.write(UInt8(chains.count))
+        for chain in chains {
+            writer.write(bigEndian: chain.chainId)
+            writer.write(contentsOf: chain.signingKey.rawRepresentation)
+            writer.write(bigEndian: chain.iteration)
+            writer.write(contentsOf: chain.chainKey.key.bytes)
+            writer.write(bigEndian: UInt32(chain.order.count))
+            for iteration in chain.order {
+                writer.write(bigEndian: iteration)
+                writer.write(contentsOf: chain.skipped[iteration]?.key.bytes ?? [UInt8](repeating: 0, count: 32))
+            }
+        }
+        var bytes = writer.bytes
+        defer { for index in bytes.indices { bytes[index] = 0 } }
+        return SecretBytes(bytes)
+    }
+
+    public init(serialized: SecretBytes) throws(DecodeError) {
+        var reader = ByteReader(serialized.bytes)
+        let version = try reader.readByte()
+        guard version == Self.stateEncodingVersion else { throw .unsupportedVersion(version) }
+        distributionId = try reader.readBytes(16)
+        let chainCount = Int(try reader.readByte())
+        guard (1...(ProtocolLimits.senderKeyMaxPreviousChains + 1)).contains(chainCount) else {
+            throw .lengthOutOfBounds(field: "chains", length: chainCount)
+        }
+        chains = []
+        for _ in 0..<chainCount {
+            let chainId = try reader.readUInt32()
+            guard let signingKey = try? SigningPublicKey(rawRepresentation: try reader.readBytes(32)) else {
+                throw .invalidField("signing key")
+            }
+            var chain = ReceiverChain(
+                chainId: chainId, signingKey: signingKey, iteration: try reader.readUInt32(),
+                chainKey: ChainKey(key: SecretBytes(try reader.readBytes(32))))
+            let skippedCount = Int(try reader.readUInt32())
+            guard skippedCount <= ProtocolLimits.senderKeyMaxStoredKeys else {
+                throw .lengthOutOfBounds(field: "skipped keys", length: skippedCount)
+            }
+            for _ in 0..<skippedCount {
+                let iteration = try reader.readUInt32()
+                guard chain.skipped.updateValue(MessageKey(key: SecretBytes(try reader.readBytes(32))), forKey: iteration) == nil else {
+                    throw .invalidField("repeated skipped iteration")
+                }
+                chain.order.append(iteration)
+            }
+            chains.append(chain)
+        }
+        try reader.requireEnd()
     }
 }

@@ -93,6 +93,13 @@ public struct SenderKeyState: Sendable, CustomStringConvertible {
 
     /// Encrypts and signs the next room message.
     public mutating func encrypt(_ plaintext: [UInt8]) throws(SenderKeyError) -> SenderKeyMessage {
+        try encryptReturningKey(plaintext).message
+    }
+
+    /// As ``encrypt(_:)``, also returning the message key (vectors record it).
+    package mutating func encryptReturningKey(_ plaintext: [UInt8]) throws(SenderKeyError)
+        -> (message: SenderKeyMessage, messageKey: MessageKey)
+    {
         guard plaintext.count <= ProtocolLimits.maxMessagePlaintext else { throw .plaintextTooLarge }
         guard iteration < UInt32.max else { throw .chainExhausted }
         let (messageKey, next) = chainKey.advanced()
@@ -107,7 +114,7 @@ public struct SenderKeyState: Sendable, CustomStringConvertible {
         chainKey = next
         iteration += 1
         messagesSent += 1
-        return message
+        return (message, messageKey)
     }
 
     public var description: String { "SenderKeyState(chain: \(chainId), iteration: \(iteration), keys: redacted)" }

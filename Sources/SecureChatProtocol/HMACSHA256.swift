@@ -6,14 +6,14 @@ import Crypto
 /// blocks) then costs two SHA-256 compressions per output instead of four, and a key used for
 /// every message (the all-zero HKDF salt) costs nothing to set up. The output is bit-for-bit
 /// HMAC-SHA256; tests compare it with swift-crypto's `HMAC<SHA256>` on random keys and messages.
-struct HMACSHA256: Sendable {
+package struct HMACSHA256: Sendable {
     static let blockSize = 64
     static let outputSize = 32
 
     private let innerState: SHA256
     private let outerState: SHA256
 
-    init(key: UnsafeRawBufferPointer) {
+    package init(key: UnsafeRawBufferPointer) {
         var block = [UInt8](repeating: 0, count: Self.blockSize)
         if key.count > Self.blockSize {
             var hasher = SHA256()
@@ -35,16 +35,16 @@ struct HMACSHA256: Sendable {
         outerState = outer
     }
 
-    init(key: SecretBytes) {
+    package init(key: SecretBytes) {
         self = key.withUnsafeBytes { HMACSHA256(key: $0) }
     }
 
-    init(key: [UInt8]) {
+    package init(key: [UInt8]) {
         self = key.withUnsafeBytes { HMACSHA256(key: $0) }
     }
 
     /// HMAC over the concatenation of `parts`, written into `output` (32 bytes).
-    func authenticate(_ parts: UnsafeRawBufferPointer..., into output: UnsafeMutableRawBufferPointer) {
+    package func authenticate(_ parts: UnsafeRawBufferPointer..., into output: UnsafeMutableRawBufferPointer) {
         var inner = innerState
         for part in parts { inner.update(bufferPointer: part) }
         var outer = outerState
@@ -55,14 +55,14 @@ struct HMACSHA256: Sendable {
     }
 
     /// HMAC over one byte: KDF_CK's constant inputs.
-    func authenticate(byte: UInt8) -> SecretBytes {
+    package func authenticate(byte: UInt8) -> SecretBytes {
         SecretBytes(count: Self.outputSize) { output in
             withUnsafeBytes(of: byte) { authenticate($0, into: output) }
         }
     }
 
     /// HMAC over the concatenation of `parts`, as a tag (not secret).
-    func tag(_ parts: [UInt8]...) -> [UInt8] {
+    package func tag(_ parts: [UInt8]...) -> [UInt8] {
         var inner = innerState
         for part in parts { part.withUnsafeBytes { inner.update(bufferPointer: $0) } }
         var outer = outerState
@@ -72,11 +72,11 @@ struct HMACSHA256: Sendable {
 }
 
 /// HKDF-SHA256 (RFC 5869) on ``HMACSHA256``, with the all-zero salt's pads computed once.
-enum HKDFSHA256 {
+package enum HKDFSHA256 {
     private static let zeroSaltKey = HMACSHA256(key: [UInt8](repeating: 0, count: 32))
 
     /// HKDF with `salt`, or 32 zero bytes when `salt` is nil (the same PRK as an empty salt).
-    static func deriveKey(
+    package static func deriveKey(
         inputKeyMaterial: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer?, info: [UInt8], outputByteCount: Int
     ) -> SecretBytes {
         precondition(outputByteCount > 0 && outputByteCount <= 255 * HMACSHA256.outputSize, "HKDF length")
@@ -107,7 +107,7 @@ enum HKDFSHA256 {
         return full.count == outputByteCount ? full : full.slice(0..<outputByteCount)
     }
 
-    static func deriveKey(inputKeyMaterial: SecretBytes, salt: SecretBytes?, info: [UInt8], outputByteCount: Int)
+    package static func deriveKey(inputKeyMaterial: SecretBytes, salt: SecretBytes?, info: [UInt8], outputByteCount: Int)
         -> SecretBytes
     {
         inputKeyMaterial.withUnsafeBytes { ikm in

@@ -2,7 +2,7 @@ import Crypto
 
 /// HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once up front.
 ///
-/// Deriving two outputs from one key (KDF_CK's message key and next chain key, HKDF-Expand's three
+/// Deriving two outputs from one key (KDF_CK's message key and next chain key, HKDF-Expand's
 /// blocks) then costs two SHA-256 compressions per output instead of four, and a key used for
 /// every message (the all-zero HKDF salt) costs nothing to set up. The output is bit-for-bit
 /// HMAC-SHA256; tests compare it with swift-crypto's `HMAC<SHA256>` on random keys and messages.
@@ -14,23 +14,23 @@ package struct HMACSHA256: Sendable {
     private let outerState: SHA256
 
     package init(key: UnsafeRawBufferPointer) {
-        var block = [UInt8](repeating: 0, count: Self.blockSize)
-        if key.count > Self.blockSize {
-            var hasher = SHA256()
-            hasher.update(bufferPointer: key)
-            hasher.finalize().withUnsafeBytes { digest in
-                for index in 0..<digest.count { block[index] = digest[index] }
-            }
-        } else {
-            for index in 0..<key.count { block[index] = key[index] }
-        }
         var inner = SHA256()
         var outer = SHA256()
-        for index in 0..<Self.blockSize { block[index] ^= 0x36 }
-        inner.update(data: block)
-        for index in 0..<Self.blockSize { block[index] ^= 0x36 ^ 0x5c }
-        outer.update(data: block)
-        for index in 0..<Self.blockSize { block[index] = 0 }
+        withUnsafeTemporaryAllocation(byteCount: Self.blockSize, alignment: 8) { block in
+            block.initializeMemory(as: UInt8.self, repeating: 0)
+            if key.count > Self.blockSize {
+                var hasher = SHA256()
+                hasher.update(bufferPointer: key)
+                hasher.finalize().withUnsafeBytes { digest in block.copyMemory(from: digest) }
+            } else {
+                block.copyMemory(from: key)
+            }
+            for index in 0..<Self.blockSize { block[index] ^= 0x36 }
+            inner.update(bufferPointer: UnsafeRawBufferPointer(block))
+            for index in 0..<Self.blockSize { block[index] ^= 0x36 ^ 0x5c }
+            outer.update(bufferPointer: UnsafeRawBufferPointer(block))
+            block.initializeMemory(as: UInt8.self, repeating: 0)
+        }
         innerState = inner
         outerState = outer
     }
@@ -43,31 +43,40 @@ package struct HMACSHA256: Sendable {
         self = key.withUnsafeBytes { HMACSHA256(key: $0) }
     }
 
-    /// HMAC over the concatenation of `parts`, written into `output` (32 bytes).
-    package func authenticate(_ parts: UnsafeRawBufferPointer..., into output: UnsafeMutableRawBufferPointer) {
+    /// HMAC over `first ‖ second ‖ third`, written into `output` (32 bytes).
+    package func authenticate(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer? = nil, _ third: UnsafeRawBufferPointer? = nil,
+        into output: UnsafeMutableRawBufferPointer
+    ) {
         var inner = innerState
-        for part in parts { inner.update(bufferPointer: part) }
+        inner.update(bufferPointer: first)
+        if let second { inner.update(bufferPointer: second) }
+        if let third { inner.update(bufferPointer: third) }
         var outer = outerState
         inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
-        outer.finalize().withUnsafeBytes { digest in
-            output.copyMemory(from: UnsafeRawBufferPointer(rebasing: digest[0..<Self.outputSize]))
-        }
+        outer.finalize().withUnsafeBytes { digest in output.copyMemory(from: digest) }
     }
 
     /// HMAC over one byte: KDF_CK's constant inputs.
     package func authenticate(byte: UInt8) -> SecretBytes {
         SecretBytes(count: Self.outputSize) { output in
-            withUnsafeBytes(of: byte) { authenticate($0, into: output) }
+            var input = byte
+            withUnsafeBytes(of: &input) { authenticate($0, into: output) }
         }
     }
 
-    /// HMAC over the concatenation of `parts`, as a tag (not secret).
-    package func tag(_ parts: [UInt8]...) -> [UInt8] {
-        var inner = innerState
-        for part in parts { part.withUnsafeBytes { inner.update(bufferPointer: $0) } }
-        var outer = outerState
-        inner.finalize().withUnsafeBytes { outer.update(bufferPointer: $0) }
-        return outer.finalize().withUnsafeBytes { Array($0) }
+    /// HMAC over the concatenation of up to three byte strings, as a tag (not secret).
+    package func tag(_ first: [UInt8], _ second: [UInt8] = [], _ third: [UInt8] = []) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: Self.outputSize) { output, initialized in
+            first.withUnsafeBytes { a in
+                second.withUnsafeBytes { b in
+                    third.withUnsafeBytes { c in
+                        authenticate(a, b, c, into: UnsafeMutableRawBufferPointer(output))
+                    }
+                }
+            }
+            initialized = Self.outputSize
+        }
     }
 }
 
@@ -75,36 +84,49 @@ package struct HMACSHA256: Sendable {
 package enum HKDFSHA256 {
     private static let zeroSaltKey = HMACSHA256(key: [UInt8](repeating: 0, count: 32))
 
-    /// HKDF with `salt`, or 32 zero bytes when `salt` is nil (the same PRK as an empty salt).
+    /// HKDF into `output` (1…255·32 bytes), with `salt`, or 32 zero bytes when `salt` is nil (the
+    /// same PRK as an empty salt).
+    package static func deriveKey(
+        inputKeyMaterial: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer?, info: [UInt8],
+        into output: UnsafeMutableRawBufferPointer
+    ) {
+        let length = output.count
+        precondition(length > 0 && length <= 255 * HMACSHA256.outputSize, "HKDF length")
+        let extractor = salt.map { HMACSHA256(key: $0) } ?? zeroSaltKey
+        withUnsafeTemporaryAllocation(byteCount: 2 * HMACSHA256.outputSize, alignment: 8) { scratch in
+            let prk = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32])
+            let block = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<64])
+            extractor.authenticate(inputKeyMaterial, into: prk)
+            let expander = HMACSHA256(key: UnsafeRawBufferPointer(prk))
+            info.withUnsafeBytes { infoBytes in
+                var written = 0
+                var counter: UInt8 = 1
+                while written < length {
+                    let isFirst = counter == 1
+                    withUnsafeBytes(of: &counter) { counterByte in
+                        if isFirst {
+                            expander.authenticate(infoBytes, counterByte, into: block)
+                        } else {
+                            expander.authenticate(UnsafeRawBufferPointer(block), infoBytes, counterByte, into: block)
+                        }
+                    }
+                    let take = min(32, length - written)
+                    UnsafeMutableRawBufferPointer(rebasing: output[written..<written + take])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: block[0..<take]))
+                    written += take
+                    counter &+= 1
+                }
+            }
+            scratch.initializeMemory(as: UInt8.self, repeating: 0)
+        }
+    }
+
     package static func deriveKey(
         inputKeyMaterial: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer?, info: [UInt8], outputByteCount: Int
     ) -> SecretBytes {
-        precondition(outputByteCount > 0 && outputByteCount <= 255 * HMACSHA256.outputSize, "HKDF length")
-        let extractor = salt.map { HMACSHA256(key: $0) } ?? zeroSaltKey
-        let pseudorandomKey = SecretBytes(count: HMACSHA256.outputSize) { prk in
-            extractor.authenticate(inputKeyMaterial, into: prk)
+        SecretBytes(count: outputByteCount) { output in
+            deriveKey(inputKeyMaterial: inputKeyMaterial, salt: salt, info: info, into: output)
         }
-        let expander = HMACSHA256(key: pseudorandomKey)
-        let blockCount = (outputByteCount + HMACSHA256.outputSize - 1) / HMACSHA256.outputSize
-        let full = SecretBytes(count: blockCount * HMACSHA256.outputSize) { output in
-            info.withUnsafeBytes { infoBytes in
-                for block in 0..<blockCount {
-                    var counter = UInt8(block + 1)
-                    let target = UnsafeMutableRawBufferPointer(
-                        rebasing: output[(block * 32)..<(block * 32 + 32)])
-                    withUnsafeBytes(of: &counter) { counterByte in
-                        if block == 0 {
-                            expander.authenticate(infoBytes, counterByte, into: target)
-                        } else {
-                            let previous = UnsafeRawBufferPointer(
-                                rebasing: output[((block - 1) * 32)..<(block * 32)])
-                            expander.authenticate(previous, infoBytes, counterByte, into: target)
-                        }
-                    }
-                }
-            }
-        }
-        return full.count == outputByteCount ? full : full.slice(0..<outputByteCount)
     }
 
     package static func deriveKey(inputKeyMaterial: SecretBytes, salt: SecretBytes?, info: [UInt8], outputByteCount: Int)

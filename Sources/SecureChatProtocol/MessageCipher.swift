@@ -24,53 +24,58 @@ enum MessageCipher {
     static let tagLength = 32
     static let blockLength = 16
 
-    static func encrypt(_ plaintext: [UInt8], key: MessageKey, associatedData: [UInt8], label: [UInt8]) -> [UInt8] {
-        let keys = expand(key, label: label)
-        let ciphertext: [UInt8]
-        do {
-            ciphertext = try keys.encryptionKey.withUnsafeBytes { encryptionKey in
-                Array(try AES._CBC.encrypt(plaintext, using: SymmetricKey(data: encryptionKey), iv: keys.iv))
+    static func encrypt(_ plaintext: [UInt8], key: MessageKey, associatedData: [UInt8], header: [UInt8] = [], label: [UInt8]) -> [UInt8] {
+        withExpandedKeys(key, label: label) { encryptionKey, authenticationKey, iv in
+            let ciphertext: [UInt8]
+            do {
+                ciphertext = Array(try AES._CBC.encrypt(plaintext, using: encryptionKey, iv: iv))
+            } catch {
+                // AES-CBC with a 32-byte key and a 16-byte IV has no failure mode but allocation.
+                preconditionFailure("AES-CBC encryption failed: \(error)")
             }
-        } catch {
-            // AES-CBC with a 32-byte key and a 16-byte IV has no failure mode but allocation.
-            preconditionFailure("AES-CBC encryption failed: \(error)")
+            return ciphertext + authenticationKey.tag(associatedData, header, ciphertext)
         }
-        let tag = HMACSHA256(key: keys.authenticationKey).tag(associatedData, ciphertext)
-        return ciphertext + tag
     }
 
-    static func decrypt(_ message: [UInt8], key: MessageKey, associatedData: [UInt8], label: [UInt8])
+    /// - Parameters:
+    ///   - associatedData, header: authenticated before the ciphertext, in this order.
+    static func decrypt(_ message: [UInt8], key: MessageKey, associatedData: [UInt8], header: [UInt8] = [], label: [UInt8])
         throws(AuthenticationFailure) -> [UInt8]
     {
         guard message.count >= blockLength + tagLength, (message.count - tagLength) % blockLength == 0 else {
             throw AuthenticationFailure()
         }
-        let ciphertext = Array(message[0..<(message.count - tagLength)])
-        let receivedTag = message[(message.count - tagLength)...]
-        let keys = expand(key, label: label)
-        let expectedTag = HMACSHA256(key: keys.authenticationKey).tag(associatedData, ciphertext)
-        // Padding is checked only after the tag, so no padding oracle exists.
-        guard ConstantTime.equals(expectedTag, receivedTag) else { throw AuthenticationFailure() }
-        do {
-            return try keys.encryptionKey.withUnsafeBytes { encryptionKey in
-                Array(try AES._CBC.decrypt(ciphertext, using: SymmetricKey(data: encryptionKey), iv: keys.iv))
+        let plaintext: [UInt8]? = withExpandedKeys(key, label: label) { encryptionKey, authenticationKey, iv in
+            message.withUnsafeBytes { bytes -> [UInt8]? in
+                let ciphertext = UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - tagLength)])
+                let receivedTag = UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - tagLength)...])
+                var expectedTag = [UInt8](repeating: 0, count: tagLength)
+                associatedData.withUnsafeBytes { ad in
+                    header.withUnsafeBytes { headerBytes in
+                        expectedTag.withUnsafeMutableBytes { authenticationKey.authenticate(ad, headerBytes, ciphertext, into: $0) }
+                    }
+                }
+                // Padding is checked only after the tag, so no padding oracle exists.
+                guard expectedTag.withUnsafeBytes({ ConstantTime.equals($0, receivedTag) }) else { return nil }
+                return try? Array(AES._CBC.decrypt(ciphertext, using: encryptionKey, iv: iv))
             }
-        } catch {
-            throw AuthenticationFailure()
         }
+        guard let plaintext else { throw AuthenticationFailure() }
+        return plaintext
     }
 
-    private struct ExpandedKeys {
-        let encryptionKey: SecretBytes
-        let authenticationKey: SecretBytes
-        let iv: AES._CBC.IV
-    }
-
-    private static func expand(_ key: MessageKey, label: [UInt8]) -> ExpandedKeys {
-        let output = HKDFSHA256.deriveKey(inputKeyMaterial: key.key, salt: nil, info: label, outputByteCount: 80)
-        // 16 bytes always make a valid IV.
-        let iv = output.withUnsafeBytes { try! AES._CBC.IV(ivBytes: $0[64..<80]) }  // swiftlint:disable:this force_try
-        return ExpandedKeys(
-            encryptionKey: output.slice(0..<32), authenticationKey: output.slice(32..<64), iv: iv)
+    /// HKDF(0³², mk, label, 80) → AES key ‖ HMAC key ‖ IV, held in a stack buffer zeroed afterwards.
+    private static func withExpandedKeys<Result>(
+        _ key: MessageKey, label: [UInt8], _ body: (SymmetricKey, HMACSHA256, AES._CBC.IV) -> Result
+    ) -> Result {
+        withUnsafeTemporaryAllocation(byteCount: 80, alignment: 8) { output in
+            defer { output.initializeMemory(as: UInt8.self, repeating: 0) }
+            key.key.withUnsafeBytes { HKDFSHA256.deriveKey(inputKeyMaterial: $0, salt: nil, info: label, into: output) }
+            let encryptionKey = SymmetricKey(data: UnsafeRawBufferPointer(rebasing: output[0..<32]))
+            let authenticationKey = HMACSHA256(key: UnsafeRawBufferPointer(rebasing: output[32..<64]))
+            // 16 bytes always make a valid IV.
+            let iv = try! AES._CBC.IV(ivBytes: UnsafeRawBufferPointer(rebasing: output[64..<80]))  // swiftlint:disable:this force_try
+            return body(encryptionKey, authenticationKey, iv)
+        }
     }
 }

@@ -3,41 +3,47 @@ import SecureChatKeys
 /// Secret key material: fixed at creation, compared in constant time, zeroed when the last copy
 /// goes away, and never printed.
 ///
-/// Copies share one immutable buffer, so zeroing on `deinit` erases the only copy this type made.
-/// (Bytes handed to swift-crypto or returned by ``withUnsafeBytes(_:)`` callers are their concern.)
-public struct SecretBytes: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
-    private final class Storage: @unchecked Sendable {
-        // Written once in init, read-only afterwards: safe to share across threads.
-        let buffer: UnsafeMutableRawBufferPointer
-
-        init(count: Int) {
-            buffer = .allocate(byteCount: max(count, 1), alignment: 8)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+/// Copies share one immutable buffer (a single allocation holding the bytes inline), so zeroing
+/// on `deinit` erases the only copy this type made. Bytes handed to swift-crypto, or copied out
+/// through ``bytes``, are the caller's concern.
+///
+/// `@unchecked Sendable`: the buffer is written only while the value is created, before it can be
+/// shared, and is read-only afterwards.
+public struct SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    private final class Storage: ManagedBuffer<Int, UInt8> {
+        deinit {
+            withUnsafeMutablePointers { count, bytes in
+                // Writes through the pointer right before deallocation are not removed: the memory escapes.
+                bytes.update(repeating: 0, count: count.pointee)
+            }
         }
 
-        deinit {
-            // memset_s is not portable; a volatile-style loop through the pointer is not elided
-            // because the memory escapes to deallocate.
-            for index in buffer.indices { buffer[index] = 0 }
-            buffer.deallocate()
+        static func make(count: Int) -> Storage {
+            let buffer = Storage.create(minimumCapacity: max(count, 1)) { _ in count }
+            // swiftlint:disable:next force_cast
+            let storage = unsafeDowncast(buffer, to: Storage.self)
+            storage.withUnsafeMutablePointerToElements { $0.initialize(repeating: 0, count: max(count, 1)) }
+            return storage
         }
     }
 
     private let storage: Storage
-    public let count: Int
 
     /// Copies `bytes` into fresh secret storage.
     public init(_ bytes: some Collection<UInt8>) {
-        count = bytes.count
-        storage = Storage(count: count)
-        UnsafeMutableRawBufferPointer(rebasing: storage.buffer[0..<count]).copyBytes(from: bytes)
+        let count = bytes.count
+        storage = Storage.make(count: count)
+        storage.withUnsafeMutablePointerToElements { pointer in
+            UnsafeMutableRawBufferPointer(start: pointer, count: count).copyBytes(from: bytes)
+        }
     }
 
     /// Fills fresh storage through `body`, so the secret never exists in an array first.
-    public init(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) -> Void) {
-        self.count = count
-        storage = Storage(count: count)
-        body(UnsafeMutableRawBufferPointer(rebasing: storage.buffer[0..<count]))
+    public init(count: Int, initializingWith body: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        storage = Storage.make(count: count)
+        try storage.withUnsafeMutablePointerToElements { pointer in
+            try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+        }
     }
 
     /// `count` bytes from the system's secure random generator.
@@ -48,8 +54,12 @@ public struct SecretBytes: Sendable, Equatable, CustomStringConvertible, CustomD
         }
     }
 
+    public var count: Int { storage.header }
+
     public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try body(UnsafeRawBufferPointer(rebasing: storage.buffer[0..<count]))
+        try storage.withUnsafeMutablePointerToElements { pointer in
+            try body(UnsafeRawBufferPointer(start: pointer, count: storage.header))
+        }
     }
 
     /// A copy of the bytes, for encodings and vectors. Prefer ``withUnsafeBytes(_:)``.
@@ -58,7 +68,7 @@ public struct SecretBytes: Sendable, Equatable, CustomStringConvertible, CustomD
     /// A sub-range of the secret, as a new secret.
     public func slice(_ range: Range<Int>) -> SecretBytes {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "slice out of range")
-        return withUnsafeBytes { SecretBytes($0[range]) }
+        return withUnsafeBytes { SecretBytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
     /// Constant-time comparison.

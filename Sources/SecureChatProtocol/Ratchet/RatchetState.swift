@@ -26,7 +26,11 @@ public struct RatchetState: Sendable {
     /// AD from X3DH, prepended to every header as associated data.
     public let associatedData: [UInt8]
     var rootKey: RootKey
-    var sendingRatchetKey: Curve25519.KeyAgreement.PrivateKey
+    var sendingRatchetKey: Curve25519.KeyAgreement.PrivateKey {
+        didSet { sendingRatchetPublicKey = Self.publicKey(of: sendingRatchetKey) }
+    }
+    /// DHs's public key, kept because every header carries it.
+    public private(set) var sendingRatchetPublicKey: X25519PublicKey
     var receivingRatchetKey: X25519PublicKey?
     var sendingChain: ChainKey?
     var receivingChain: ChainKey?
@@ -64,15 +68,15 @@ public struct RatchetState: Sendable {
         self.associatedData = associatedData
         self.rootKey = rootKey
         self.sendingRatchetKey = sendingRatchetKey
+        self.sendingRatchetPublicKey = Self.publicKey(of: sendingRatchetKey)
         self.receivingRatchetKey = receivingRatchetKey
         self.sendingChain = sendingChain
         self.receivingChain = receivingChain
     }
 
-    /// The current sending ratchet public key (DHs).
-    public var sendingRatchetPublicKey: X25519PublicKey {
+    private static func publicKey(of privateKey: Curve25519.KeyAgreement.PrivateKey) -> X25519PublicKey {
         // swift-crypto's public keys of generated or decoded private keys are canonical and full order.
-        try! X25519PublicKey(rawRepresentation: sendingRatchetKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
+        try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
     }
 
     /// Whether this side has a sending chain (the responder has none until it receives).
@@ -95,7 +99,7 @@ public struct RatchetState: Sendable {
             ratchetKey: sendingRatchetPublicKey, previousChainLength: previousSendingChainLength,
             messageNumber: sendingMessageNumber)
         let ciphertext = MessageCipher.encrypt(
-            plaintext, key: messageKey, associatedData: associatedData + header.encoded,
+            plaintext, key: messageKey, associatedData: associatedData, header: header.encoded,
             label: KDFLabels.ratchetMessageKeys)
         sendingChain = next
         sendingMessageNumber += 1
@@ -117,7 +121,7 @@ public struct RatchetState: Sendable {
         let messageKey = try next.messageKey(for: header, keySource: keySource)
         do {
             let plaintext = try MessageCipher.decrypt(
-                ciphertext, key: messageKey, associatedData: associatedData + header.encoded,
+                ciphertext, key: messageKey, associatedData: associatedData, header: header.encoded,
                 label: KDFLabels.ratchetMessageKeys)
             self = next
             return (plaintext, messageKey)

@@ -34,7 +34,7 @@ struct SkippedMessageKeys: Sendable, Equatable {
     }
 
     mutating func take(_ index: Index) -> MessageKey? {
-        guard let key = keys.removeValue(forKey: index) else { return nil }
+        guard !keys.isEmpty, let key = keys.removeValue(forKey: index) else { return nil }
         if let position = order.firstIndex(of: index) { order.remove(at: position) }
         return key
     }

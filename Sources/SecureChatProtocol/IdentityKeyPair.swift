@@ -7,7 +7,7 @@ public import SecureChatKeys
 /// The X25519 private key is derived exactly as libsodium's `crypto_sign_ed25519_sk_to_curve25519`:
 /// the first 32 bytes of SHA-512(seed), clamped (bits 0–2 and 255 cleared, bit 254 set). Its public
 /// key equals ``IdentityKey/agreementKey``, the birational image of the Ed25519 public key.
-public struct IdentityKeyPair: Sendable, CustomStringConvertible {
+public struct IdentityKeyPair: Sendable {
     public let publicKey: IdentityKey
     private let signingKey: Curve25519.Signing.PrivateKey
     package let agreementKey: Curve25519.KeyAgreement.PrivateKey
@@ -60,12 +60,10 @@ public struct IdentityKeyPair: Sendable, CustomStringConvertible {
     ) -> SignedPreKeyPair {
         SignedPreKeyPair(id: id, createdAt: createdAt, privateKey: privateKey, signedBy: self)
     }
-
-    public var description: String { "IdentityKeyPair(public: \(publicKey), private: redacted)" }
 }
 
 /// A signed prekey with its private key, kept by its device.
-public struct SignedPreKeyPair: Sendable, CustomStringConvertible {
+public struct SignedPreKeyPair: Sendable {
     public let publicPart: SignedPreKeyPublic
     package let privateKey: Curve25519.KeyAgreement.PrivateKey
 
@@ -86,11 +84,10 @@ public struct SignedPreKeyPair: Sendable, CustomStringConvertible {
 
     public var id: UInt32 { publicPart.id }
     public var privateKeyBytes: SecretBytes { SecretBytes(privateKey.rawRepresentation) }
-    public var description: String { "SignedPreKeyPair(id: \(id), private: redacted)" }
 }
 
 /// A one-time prekey with its private key, kept by its device until an X3DH consumes it.
-public struct OneTimePreKeyPair: Sendable, CustomStringConvertible {
+public struct OneTimePreKeyPair: Sendable {
     public let publicPart: OneTimePreKeyPublic
     package let privateKey: Curve25519.KeyAgreement.PrivateKey
 
@@ -107,5 +104,4 @@ public struct OneTimePreKeyPair: Sendable, CustomStringConvertible {
 
     public var id: UInt32 { publicPart.id }
     public var privateKeyBytes: SecretBytes { SecretBytes(privateKey.rawRepresentation) }
-    public var description: String { "OneTimePreKeyPair(id: \(id), private: redacted)" }
 }

@@ -3,9 +3,8 @@ import _CryptoExtras
 import SecureChatKeys
 
 /// A single-use message key from a chain step (32 bytes).
-public struct MessageKey: Sendable, Equatable, CustomStringConvertible {
-    public let key: SecretBytes
-    public var description: String { "MessageKey(redacted)" }
+public struct MessageKey: Sendable, Equatable {
+    package let key: SecretBytes
 }
 
 /// Why a message did not authenticate or decrypt. Every cause looks the same on purpose.

@@ -9,7 +9,7 @@ import SecureChatKeys
 ///
 /// `@unchecked Sendable`: the buffer is written only while the value is created, before it can be
 /// shared, and is read-only afterwards.
-public struct SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct SecretBytes: @unchecked Sendable, Equatable {
     private final class Storage: ManagedBuffer<Int, UInt8> {
         deinit {
             withUnsafeMutablePointers { count, bytes in
@@ -75,7 +75,4 @@ public struct SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertib
     public static func == (lhs: SecretBytes, rhs: SecretBytes) -> Bool {
         lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in ConstantTime.equals(left, right) } }
     }
-
-    public var description: String { "SecretBytes(\(count) bytes, redacted)" }
-    public var debugDescription: String { description }
 }

@@ -7,7 +7,7 @@ public import SecureChatKeys
 /// version (1) ‖ 0x04 ‖ distribution id (16) ‖ chain id (u32) ‖ iteration (u32)
 ///   ‖ chain key (32) ‖ signing key (32, Ed25519 public)
 /// ```
-public struct SenderKeyDistributionMessage: Sendable, Equatable, CustomStringConvertible {
+public struct SenderKeyDistributionMessage: Sendable, Equatable {
     public static let encodedLength = 2 + 16 + 4 + 4 + 32 + 32
 
     /// Names the sender's key slot in one room; stays the same across rotations.
@@ -54,10 +54,6 @@ public struct SenderKeyDistributionMessage: Sendable, Equatable, CustomStringCon
         }
         signingKey = key
         try reader.requireEnd()
-    }
-
-    public var description: String {
-        "SenderKeyDistributionMessage(chain: \(chainId), iteration: \(iteration), chain key: redacted)"
     }
 }
 

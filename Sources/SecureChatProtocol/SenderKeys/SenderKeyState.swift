@@ -39,7 +39,7 @@ public struct SenderKeyRotationPolicy: Sendable, Equatable {
 }
 
 /// The sending side of a sender key: one chain, its position and its signing key.
-public struct SenderKeyState: Sendable, CustomStringConvertible {
+public struct SenderKeyState: Sendable {
     public let distributionId: [UInt8]
     public let chainId: UInt32
     public private(set) var iteration: UInt32
@@ -116,6 +116,4 @@ public struct SenderKeyState: Sendable, CustomStringConvertible {
         messagesSent += 1
         return (message, messageKey)
     }
-
-    public var description: String { "SenderKeyState(chain: \(chainId), iteration: \(iteration), keys: redacted)" }
 }

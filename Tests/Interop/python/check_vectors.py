@@ -492,7 +492,8 @@ def check_file(path: str, verbose: bool) -> list:
         try:
             fn()
         except (Mismatch, ProtocolError, KeyError, TypeError, ValueError) as e:
-            msg = f"{path}: case {name!r}: {type(e).__name__ if not isinstance(e, Mismatch) else ''}{': ' if not isinstance(e, Mismatch) else ''}{e}"
+            kind = "" if isinstance(e, Mismatch) else f"{type(e).__name__}: "
+            msg = f"{path}: case {name!r}: {kind}{e}"
             if verbose and not isinstance(e, Mismatch):
                 msg += "\n" + traceback.format_exc()
             failures.append(msg)

@@ -65,9 +65,11 @@ let package = Package(
             path: "Benchmarks/ProtocolBenchmarks",
             swiftSettings: strictSettings
         ),
+        // Seeded randomness, hex and the vectors folder, shared by the test targets.
+        .target(name: "SecureChatTestSupport", path: "Tests/SecureChatTestSupport", swiftSettings: strictSettings),
         .testTarget(
             name: "SecureChatKeysTests",
-            dependencies: ["SecureChatKeys", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SecureChatKeys", "SecureChatTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -75,14 +77,14 @@ let package = Package(
             dependencies: [
                 "SecureChatProtocol",
                 "SecureChatKeys",
+                "SecureChatTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SecureChatVectorsTests",
-            dependencies: ["SecureChatVectors", "SecureChatProtocol"],
-            resources: [],
+            dependencies: ["SecureChatVectors", "SecureChatProtocol", "SecureChatTestSupport"],
             swiftSettings: strictSettings
         ),
     ]

@@ -49,9 +49,10 @@ public struct SigningPublicKey: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(rawRepresentation)
     }
 
-    public var description: String {
-        "SigningPublicKey(\(rawRepresentation.prefix(4).map { String(format: "%02x", $0) }.joined())…)"
-    }
+    public var description: String { "SigningPublicKey(\(fingerprintPrefix)…)" }
+
+    /// The first four bytes in hex: enough to tell keys apart in logs, never a whole key.
+    var fingerprintPrefix: String { rawRepresentation.prefix(4).map { String(format: "%02x", $0) }.joined() }
 }
 
 /// The public half of an identity: an Ed25519 key that signs, and its X25519 form used in X3DH.
@@ -88,9 +89,7 @@ public struct IdentityKey: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(signingKey)
     }
 
-    public var description: String {
-        "IdentityKey(\(rawRepresentation.prefix(4).map { String(format: "%02x", $0) }.joined())…)"
-    }
+    public var description: String { "IdentityKey(\(signingKey.fingerprintPrefix)…)" }
 }
 
 /// A validated X25519 public key: canonical (u < p, bit 255 clear) and not of small order.

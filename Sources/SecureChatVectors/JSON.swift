@@ -54,9 +54,12 @@ public indirect enum JSON: Equatable, Sendable {
             }
             return .object(members)
         case let number as NSNumber:
-            let double = number.doubleValue
-            guard double == double.rounded(), abs(double) < 9e15 else { throw VectorError("\(path): not an integer") }
-            return .number(number.intValue)
+            // Through Int64, not Double: u64 timestamps up to 2^63 - 1 must survive exactly.
+            let integer = number.int64Value
+            guard NSNumber(value: integer).isEqual(to: number) else {
+                throw VectorError("\(path): not an integer in -2^63 ..< 2^63")
+            }
+            return .number(Int(integer))
         default:
             throw VectorError("\(path): unsupported JSON value")
         }

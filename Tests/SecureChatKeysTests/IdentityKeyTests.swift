@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SecureChatTestSupport
 import Testing
 @testable import SecureChatKeys
 

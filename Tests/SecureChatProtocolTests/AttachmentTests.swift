@@ -1,5 +1,6 @@
 import Crypto
 import SecureChatKeys
+import SecureChatTestSupport
 import Testing
 @testable import SecureChatProtocol
 

@@ -1,4 +1,5 @@
 import Crypto
+import SecureChatTestSupport
 import Testing
 @testable import SecureChatProtocol
 

@@ -1,4 +1,5 @@
 import SecureChatKeys
+import SecureChatTestSupport
 import Testing
 @testable import SecureChatProtocol
 

@@ -1,10 +1,8 @@
 import Foundation
+import SecureChatTestSupport
 import Testing
 @testable import SecureChatVectors
 
-/// The repository's Tests/Vectors folder.
-let vectorsDirectory = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Vectors")
 
 @Suite("Vector files")
 struct VectorFileTests {

@@ -209,6 +209,24 @@ struct RatchetTests {
         }
     }
 
+    @Test("message numbers stop below 2^32 - 1 on both sides")
+    func counterBounds() throws {
+        var (alice, bob) = try Self.pair()
+        // Alice's Ns lives at byte 196 of her encoded state (version, AD, RK, DHs, flags, DHr, CKs).
+        var bytes = alice.serialized.bytes
+        bytes.replaceSubrange(196..<200, with: [0xff, 0xff, 0xff, 0xfe])
+        var nearEnd = try RatchetState(serialized: SecretBytes(bytes))
+        let last = try nearEnd.encrypt([1])
+        #expect(last.header.messageNumber == UInt32.max - 1)
+        #expect(throws: RatchetError.messageNumberOutOfRange) { try nearEnd.encrypt([2]) }
+        // A header claiming N = 2^32 - 1 is refused before any work, and changes nothing.
+        let genuine = try alice.encrypt([3])
+        let forged = RatchetHeader(ratchetKey: genuine.header.ratchetKey, previousChainLength: 0, messageNumber: .max)
+        let before = bob.snapshot
+        #expect(throws: RatchetError.messageNumberOutOfRange) { try bob.decrypt(header: forged, ciphertext: genuine.ciphertext) }
+        #expect(bob.snapshot == before)
+    }
+
     @Test("oversized plaintexts and malformed ciphertext lengths are refused")
     func bounds() throws {
         var (alice, _) = try Self.pair()

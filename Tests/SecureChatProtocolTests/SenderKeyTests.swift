@@ -78,6 +78,18 @@ struct SenderKeyTests {
         #expect(try record.decrypt(try sender.encrypt([7]).serialized) == [7])
     }
 
+    @Test("iteration 2^32 - 1 is never sent, accepted or distributed")
+    func iterationBound() throws {
+        let signing = Curve25519.Signing.PrivateKey()
+        var last = SenderKeyState(distributionId: Self.distributionId, createdAt: 0, chainId: 1, signingKey: signing, iteration: .max - 1)
+        var record = SenderKeyRecord(distribution: last.distributionMessage)
+        #expect(try record.decrypt(try last.encrypt([1]).serialized) == [1])
+        #expect(throws: SenderKeyError.chainExhausted) { try last.encrypt([2]) }
+        var bytes = last.distributionMessage.serialized.bytes
+        bytes.replaceSubrange(22..<26, with: [0xff, 0xff, 0xff, 0xff])
+        #expect(throws: DecodeError.invalidField("iteration")) { try SenderKeyDistributionMessage(serialized: bytes) }
+    }
+
     @Test("rotation: a new chain decrypts, the old chain's late messages still do, unknown chains are refused")
     func rotation() throws {
         var (sender, receiver) = try Self.pair()

@@ -15,6 +15,8 @@ public enum RatchetError: Error, Equatable, Sendable {
     case invalidKeyAgreement
     /// The plaintext exceeds ``ProtocolLimits/maxMessagePlaintext``.
     case plaintextTooLarge
+    /// N would reach 2^32 − 1, which no message may carry: the chain must ratchet first.
+    case messageNumberOutOfRange
 }
 
 /// One side of a Double Ratchet session (https://signal.org/docs/specifications/doubleratchet/),
@@ -94,6 +96,7 @@ public struct RatchetState: Sendable {
     {
         guard plaintext.count <= ProtocolLimits.maxMessagePlaintext else { throw .plaintextTooLarge }
         guard let chain = sendingChain else { throw .sendingChainNotReady }
+        guard sendingMessageNumber < UInt32.max else { throw .messageNumberOutOfRange }
         let (messageKey, next) = chain.advanced()
         let header = RatchetHeader(
             ratchetKey: sendingRatchetPublicKey, previousChainLength: previousSendingChainLength,
@@ -134,6 +137,8 @@ public struct RatchetState: Sendable {
     private mutating func messageKey(for header: RatchetHeader, keySource: some RatchetKeySource)
         throws(RatchetError) -> MessageKey
     {
+        // N = 2^32 − 1 is never sent; refusing it keeps Nr + 1 below 2^32.
+        guard header.messageNumber < UInt32.max else { throw .messageNumberOutOfRange }
         let index = SkippedMessageKeys.Index(
             ratchetKey: header.ratchetKey.rawRepresentation, messageNumber: header.messageNumber)
         if let skipped = skippedKeys.take(index) { return skipped }

@@ -48,6 +48,7 @@ public struct SenderKeyDistributionMessage: Sendable, Equatable {
         distributionId = try reader.readBytes(16)
         chainId = try reader.readUInt32()
         iteration = try reader.readUInt32()
+        guard iteration < UInt32.max else { throw .invalidField("iteration") }
         chainKey = SecretBytes(try reader.readBytes(32))
         guard let key = try? SigningPublicKey(rawRepresentation: try reader.readBytes(32)) else {
             throw .invalidField("signing key")

@@ -73,6 +73,8 @@ public struct SenderKeyRecord: Sendable {
     }
 
     private static func messageKey(for iteration: UInt32, in chain: inout ReceiverChain) throws(SenderKeyError) -> MessageKey {
+        // No sender uses iteration 2^32 − 1 (it must rotate first), so the next iteration always fits.
+        guard iteration < UInt32.max else { throw .chainExhausted }
         if iteration < chain.iteration {
             guard let key = chain.skipped.removeValue(forKey: iteration) else {
                 if let oldest = chain.order.first, iteration < oldest { throw .messageKeyExpired }
@@ -98,8 +100,7 @@ public struct SenderKeyRecord: Sendable {
         }
         let (messageKey, next) = chain.chainKey.advanced()
         chain.chainKey = next
-        // Cannot overflow: a message at UInt32.max cannot be sent (``SenderKeyError/chainExhausted``).
-        chain.iteration = iteration == UInt32.max ? iteration : iteration + 1
+        chain.iteration = iteration + 1
         return messageKey
     }
 

@@ -24,6 +24,15 @@ struct ProtocolBenchmarks {
             }
             return
         }
+        if CommandLine.arguments.dropFirst().first == "--profile-attachment" {
+            let piece = [UInt8](repeating: 0x42, count: 1 << 20)
+            for _ in 0..<8 {
+                var encryptor = AttachmentEncryptor(key: .random(count: 32))
+                for _ in 0..<16 { consume(try encryptor.update(piece)) }
+                consume(try encryptor.finalize())
+            }
+            return
+        }
         let budget = CommandLine.arguments.dropFirst().first.flatMap(Double.init) ?? 1.0
         let machine = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?

@@ -17,6 +17,23 @@ public enum AttachmentError: Error, Equatable, Sendable {
     case tooLarge
 }
 
+/// Runs `body` on the bytes of `bytes`: in place when they are contiguous, else on one copy.
+private func withBytes<Bytes: Collection<UInt8>, Result>(
+    _ bytes: Bytes, _ body: (UnsafeRawBufferPointer) throws(AttachmentError) -> Result
+) throws(AttachmentError) -> Result {
+    var outcome: Swift.Result<Result, AttachmentError>?
+    _ = bytes.withContiguousStorageIfAvailable { buffer in
+        outcome = Swift.Result { () throws(AttachmentError) in try body(UnsafeRawBufferPointer(buffer)) }
+    }
+    if outcome == nil {
+        Array(bytes).withUnsafeBytes { buffer in
+            outcome = Swift.Result { () throws(AttachmentError) in try body(buffer) }
+        }
+    }
+    // One of the two branches above always runs.
+    return try outcome!.get()  // swiftlint:disable:this force_unwrapping
+}
+
 /// Streaming encryption of attachments in authenticated chunks, with constant memory at any size.
 ///
 /// ```
@@ -66,24 +83,39 @@ public struct AttachmentEncryptor: Sendable {
 
     /// Feeds plaintext; returns the ciphertext bytes ready so far (the header first).
     public mutating func update(_ plaintext: some Collection<UInt8>) throws(AttachmentError) -> [UInt8] {
+        // Contiguous input (arrays, slices, buffers, Data) is read in place; anything else is copied once.
+        try withBytes(plaintext) { buffer throws(AttachmentError) in try update(buffer) }
+    }
+
+    /// Feeds plaintext from a buffer; returns the ciphertext bytes ready so far (the header first).
+    public mutating func update(_ plaintext: UnsafeRawBufferPointer) throws(AttachmentError) -> [UInt8] {
         var output = takeHeader()
         plaintextSize += UInt64(plaintext.count)
-        pending.append(contentsOf: plaintext)
-        // A chunk is sealed only once more data follows it: the last one must be marked final.
-        var consumed = 0
-        while pending.count - consumed > chunkSize {
-            output += try seal(pending[consumed..<consumed + chunkSize], final: false)
-            consumed += chunkSize
+        let sealedChunks = (pending.count + plaintext.count) / chunkSize
+        output.reserveCapacity(output.count + sealedChunks * (chunkSize + Self.tagLength))
+        var input = plaintext[...]
+        // Top up a partly filled chunk first.
+        if !pending.isEmpty {
+            let take = min(chunkSize - pending.count, input.count)
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input.prefix(take)))
+            input = input.dropFirst(take)
+            // A chunk is sealed only once more data follows it: the last one must be marked final.
+            guard !input.isEmpty else { return output }
+            try sealPending(final: false, into: &output)
         }
-        if consumed > 0 { pending.removeFirst(consumed) }
+        // Whole chunks straight from the input, keeping back the last one (it may be final).
+        while input.count > chunkSize {
+            try seal(UnsafeRawBufferPointer(rebasing: input.prefix(chunkSize)), final: false, into: &output)
+            input = input.dropFirst(chunkSize)
+        }
+        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input))
         return output
     }
 
     /// Seals the final chunk. Returns the last ciphertext bytes and the SHA-256 digest of the whole stream.
     public mutating func finalize() throws(AttachmentError) -> (ciphertext: [UInt8], digest: [UInt8]) {
         var output = takeHeader()
-        output += try seal(pending[...], final: true)
-        pending.removeAll()
+        try sealPending(final: true, into: &output)
         return (output, Array(digest.finalize()))
     }
 
@@ -94,16 +126,28 @@ public struct AttachmentEncryptor: Sendable {
         return header
     }
 
-    private mutating func seal(_ chunk: ArraySlice<UInt8>, final: Bool) throws(AttachmentError) -> [UInt8] {
+    /// Seals the held-back chunk and empties it (keeping its capacity).
+    private mutating func sealPending(final: Bool, into output: inout [UInt8]) throws(AttachmentError) {
+        var chunk: [UInt8] = []
+        swap(&chunk, &pending)  // so that sealing may mutate self while reading the chunk
+        try withBytes(chunk) { buffer throws(AttachmentError) in try seal(buffer, final: final, into: &output) }
+        chunk.removeAll(keepingCapacity: true)
+        pending = chunk
+    }
+
+    /// Seals one chunk, appends it to `output` and adds it to the digest.
+    private mutating func seal(_ chunk: UnsafeRawBufferPointer, final: Bool, into output: inout [UInt8]) throws(AttachmentError) {
         guard chunkIndex < ProtocolLimits.maxAttachmentChunks else { throw .tooLarge }
         let nonce = Self.nonce(prefix: noncePrefix, index: chunkIndex, final: final)
         guard let sealed = try? AES.GCM.seal(chunk, using: key, nonce: nonce, authenticating: header) else {
             preconditionFailure("AES-GCM sealing failed")
         }
         chunkIndex += 1
-        let bytes = Array(sealed.ciphertext) + Array(sealed.tag)
-        digest.update(data: bytes)
-        return bytes
+        let start = output.count
+        // Through raw buffers: appending a Data directly goes byte by byte.
+        sealed.ciphertext.withUnsafeBytes { output.append(contentsOf: $0) }
+        sealed.tag.withUnsafeBytes { output.append(contentsOf: $0) }
+        output.withUnsafeBytes { digest.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[start...])) }
     }
 
     static func deriveKeys(key: SecretBytes, salt: [UInt8]) -> (SymmetricKey, [UInt8]) {
@@ -152,7 +196,12 @@ public struct AttachmentDecryptor: Sendable {
 
     /// Feeds ciphertext; returns the plaintext of every chunk that is complete and known not to be the last.
     public mutating func update(_ ciphertext: some Collection<UInt8>) throws(AttachmentError) -> [UInt8] {
-        digest.update(data: Array(ciphertext))
+        try withBytes(ciphertext) { buffer throws(AttachmentError) in try update(buffer) }
+    }
+
+    /// Feeds ciphertext from a buffer.
+    public mutating func update(_ ciphertext: UnsafeRawBufferPointer) throws(AttachmentError) -> [UInt8] {
+        digest.update(bufferPointer: ciphertext)
         pending.append(contentsOf: ciphertext)
         if header == nil {
             guard pending.count >= AttachmentEncryptor.headerLength else { return [] }
@@ -160,6 +209,7 @@ public struct AttachmentDecryptor: Sendable {
         }
         let sealedChunk = chunkSize + AttachmentEncryptor.tagLength
         var output: [UInt8] = []
+        output.reserveCapacity(max(0, pending.count - sealedChunk) / sealedChunk * chunkSize)
         var consumed = 0
         while pending.count - consumed > sealedChunk {
             output += try open(pending[consumed..<consumed + sealedChunk], final: false)

@@ -33,6 +33,11 @@ struct ProtocolBenchmarks {
             }
             return
         }
+        if CommandLine.arguments.dropFirst().first == "--profile-identity" {
+            let raw = IdentityKeyPair().publicKey.rawRepresentation
+            for _ in 0..<3000 { consume(try IdentityKey(rawRepresentation: raw)) }
+            return
+        }
         let budget = CommandLine.arguments.dropFirst().first.flatMap(Double.init) ?? 1.0
         let machine = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?

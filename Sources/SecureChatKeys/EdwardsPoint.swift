@@ -44,10 +44,7 @@ struct EdwardsPoint: Sendable {
         // x = u·v³·(u·v⁷)^((p−5)/8)
         let v3 = v.squared * v
         let v7 = v3.squared * v
-        var exponent = [UInt8](repeating: 0xff, count: 32)  // (p − 5) / 8 = 2^252 − 3
-        exponent[0] = 0xfd
-        exponent[31] = 0x0f
-        var x = u * v3 * (u * v7).power(littleEndianExponent: exponent)
+        var x = u * v3 * (u * v7).powerPMinus5Over8
         let check = v * x.squared
         if check == u {
             // x is a square root of u/v.
@@ -84,13 +81,30 @@ struct EdwardsPoint: Sendable {
         return EdwardsPoint(x: e * f, y: g * h, z: f * g, t: e * h)
     }
 
+    /// 2·P for a = −1 (Hisil–Wong–Carter–Dawson 2008, "dbl-2008-hwcd"): 4 multiplications and 4 squarings.
+    var doubled: EdwardsPoint {
+        let a = x.squared
+        let b = y.squared
+        let zz = z.squared
+        let c = zz + zz
+        let e = (x + y).squared - a - b
+        let g = b - a          // D + B with D = −A
+        let f = g - c
+        let h = -a - b         // D − B
+        return EdwardsPoint(x: e * f, y: g * h, z: f * g, t: e * h)
+    }
+
     /// self multiplied by a little-endian scalar (public scalars only).
     func multiplied(byLittleEndian scalar: [UInt8]) -> EdwardsPoint {
         var result = EdwardsPoint.identity
+        var started = false
         for byte in scalar.reversed() {
             for bit in stride(from: 7, through: 0, by: -1) {
-                result = result + result
-                if (byte >> UInt8(bit)) & 1 == 1 { result = result + self }
+                if started { result = result.doubled }
+                if (byte >> UInt8(bit)) & 1 == 1 {
+                    result = started ? result + self : self
+                    started = true
+                }
             }
         }
         return result
@@ -98,9 +112,7 @@ struct EdwardsPoint: Sendable {
 
     /// Whether 8·P is the identity: one of the eight points of small order.
     var hasSmallOrder: Bool {
-        var point = self
-        for _ in 0..<3 { point = point + point }
-        return point.isIdentity
+        doubled.doubled.doubled.isIdentity
     }
 
     /// Whether ℓ·P is the identity: P lies in the prime-order subgroup (or is the identity).

@@ -78,19 +78,22 @@ public struct SafetyNumber: Sendable, CustomStringConvertible {
         key: [UInt8], stableIdentifier: [UInt8], iterations: Int = ProtocolLimits.fingerprintIterations
     ) -> [UInt8] {
         precondition(iterations >= 1, "at least one iteration")
-        var hasher = SHA512()
-        hasher.update(data: [0x00, 0x00])
-        hasher.update(data: key)
-        hasher.update(data: stableIdentifier)
-        hasher.update(data: key)
-        var digest = Array(hasher.finalize())
-        for _ in 1..<iterations {
-            var next = SHA512()
-            next.update(data: digest)
-            next.update(data: key)
-            digest = Array(next.finalize())
+        return key.withUnsafeBytes { keyBytes in
+            var hasher = SHA512()
+            hasher.update(data: [0x00, 0x00])
+            hasher.update(bufferPointer: keyBytes)
+            hasher.update(data: stableIdentifier)
+            hasher.update(bufferPointer: keyBytes)
+            var digest = hasher.finalize()
+            // 5200 rounds: feed each digest straight into the next hasher, no intermediate arrays.
+            for _ in 1..<iterations {
+                var next = SHA512()
+                digest.withUnsafeBytes { next.update(bufferPointer: $0) }
+                next.update(bufferPointer: keyBytes)
+                digest = next.finalize()
+            }
+            return Array(digest)
         }
-        return digest
     }
 
     /// 30 digits from the first 30 bytes of a fingerprint.

@@ -102,6 +102,24 @@ struct IdentityKeyTests {
             #expect((fa + fb - fb) == fa)
             #expect((fa - fb + fb) == fa)
         }
+        // Squaring, doubling and the addition chains agree with their generic forms.
+        var exponent = FieldElement.primeBytes
+        exponent[0] = 0xeb  // p − 2
+        var sqrtExponent = [UInt8](repeating: 0xff, count: 32)
+        sqrtExponent[0] = 0xfd
+        sqrtExponent[31] = 0x0f  // (p − 5) / 8
+        for _ in 0..<50 {
+            var bytes = generator.bytes(32)
+            bytes[31] &= 0x3f
+            let element = FieldElement(canonicalBytes: bytes)!
+            #expect(element.squared == element * element)
+            #expect(element.inverse == element.power(littleEndianExponent: exponent))
+            #expect(element.powerPMinus5Over8 == element.power(littleEndianExponent: sqrtExponent))
+            #expect(element * element.inverse == .one)
+        }
+        let base = try! IdentityKey(rawRepresentation: Curve25519.Signing.PrivateKey().publicKey.rawRepresentation)
+        let point = base.signingKey.point
+        #expect((point.doubled.affineY) == ((point + point).affineY))
         // p − 1 + 1 wraps to zero.
         var pMinusOne = FieldElement.primeBytes
         pMinusOne[0] -= 1

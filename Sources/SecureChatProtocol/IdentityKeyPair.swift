@@ -1,6 +1,22 @@
 public import Crypto
 public import SecureChatKeys
 
+/// Why stored private key material could not be restored.
+public enum PrivateKeyError: Error, Equatable, Sendable {
+    /// Private keys and seeds are 32 bytes.
+    case wrongLength(Int)
+    /// The private key does not belong to the public key stored with it.
+    case mismatchedPublicKey
+}
+
+/// A 32-byte X25519 private key from stored bytes.
+func agreementPrivateKey(_ bytes: SecretBytes) throws(PrivateKeyError) -> Curve25519.KeyAgreement.PrivateKey {
+    guard bytes.count == 32,
+          let key = bytes.withUnsafeBytes({ try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) })
+    else { throw .wrongLength(bytes.count) }
+    return key
+}
+
 /// A device's long-term identity: an Ed25519 key pair that signs prekeys and sender keys, with its
 /// X25519 form used as IK in X3DH.
 ///
@@ -18,9 +34,11 @@ public struct IdentityKeyPair: Sendable {
     }
 
     /// The identity whose Ed25519 seed is `seed` (32 bytes): for restoring a stored identity and for vectors.
-    /// - Throws: `CryptoKitError` when the seed is not 32 bytes.
-    public init(seed: SecretBytes) throws {
-        let key = try seed.withUnsafeBytes { try Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
+    /// - Throws: ``PrivateKeyError/wrongLength(_:)`` when the seed is not 32 bytes.
+    public init(seed: SecretBytes) throws(PrivateKeyError) {
+        guard seed.count == 32,
+              let key = seed.withUnsafeBytes({ try? Curve25519.Signing.PrivateKey(rawRepresentation: $0) })
+        else { throw .wrongLength(seed.count) }
         self.init(signingKey: key)
     }
 
@@ -77,9 +95,14 @@ public struct SignedPreKeyPair: Sendable {
     }
 
     /// Restores a stored signed prekey.
-    public init(publicPart: SignedPreKeyPublic, privateKey: SecretBytes) throws {
+    /// - Throws: ``PrivateKeyError`` for a wrong length or a private key that is not the public part's.
+    public init(publicPart: SignedPreKeyPublic, privateKey: SecretBytes) throws(PrivateKeyError) {
+        let key = try agreementPrivateKey(privateKey)
+        guard Array(key.publicKey.rawRepresentation) == publicPart.publicKey.rawRepresentation else {
+            throw .mismatchedPublicKey
+        }
         self.publicPart = publicPart
-        self.privateKey = try privateKey.withUnsafeBytes { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
+        self.privateKey = key
     }
 
     public var id: UInt32 { publicPart.id }
@@ -97,9 +120,10 @@ public struct OneTimePreKeyPair: Sendable {
         self.privateKey = privateKey
     }
 
-    public init(id: UInt32, privateKey: SecretBytes) throws {
-        let key = try privateKey.withUnsafeBytes { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
-        self.init(id: id, privateKey: key)
+    /// Restores a stored one-time prekey.
+    /// - Throws: ``PrivateKeyError/wrongLength(_:)`` when the key is not 32 bytes.
+    public init(id: UInt32, privateKey: SecretBytes) throws(PrivateKeyError) {
+        self.init(id: id, privateKey: try agreementPrivateKey(privateKey))
     }
 
     public var id: UInt32 { publicPart.id }

@@ -108,4 +108,20 @@ struct X3DHTests {
         let other = try otherAlice.encrypt([1])
         #expect(throws: SessionError.initiationMismatch) { try bob.decrypt(other) }
     }
+
+    @Test("stored key material restores exactly; wrong material is refused with a typed error")
+    func restoringKeys() throws {
+        let identity = IdentityKeyPair()
+        #expect(try IdentityKeyPair(seed: identity.seed).publicKey == identity.publicKey)
+        #expect(throws: PrivateKeyError.wrongLength(31)) { try IdentityKeyPair(seed: SecretBytes([UInt8](repeating: 1, count: 31))) }
+        let signed = identity.makeSignedPreKey(id: 3, createdAt: 5)
+        let restored = try SignedPreKeyPair(publicPart: signed.publicPart, privateKey: signed.privateKeyBytes)
+        #expect(restored.publicPart == signed.publicPart)
+        #expect(throws: PrivateKeyError.mismatchedPublicKey) {
+            try SignedPreKeyPair(publicPart: signed.publicPart, privateKey: .random(count: 32))
+        }
+        let oneTime = OneTimePreKeyPair(id: 9)
+        #expect(try OneTimePreKeyPair(id: 9, privateKey: oneTime.privateKeyBytes).publicPart == oneTime.publicPart)
+        #expect(throws: PrivateKeyError.wrongLength(0)) { try OneTimePreKeyPair(id: 1, privateKey: SecretBytes([])) }
+    }
 }

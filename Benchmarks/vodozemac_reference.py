@@ -26,18 +26,21 @@ def session_pair():
 
 
 def measure(seconds):
+    """Best of five rounds, as ProtocolBenchmarks does."""
     outbound, inbound = session_pair()
     plaintext = b"a" * 100
     for _ in range(1000):
         inbound.decrypt(outbound.encrypt(plaintext))
-    count = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(256):
-            inbound.decrypt(outbound.encrypt(plaintext))
-        count += 256
-    elapsed = time.perf_counter() - start
-    return count / elapsed
+    best = 0.0
+    for _ in range(5):
+        count = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds / 5:
+            for _ in range(256):
+                inbound.decrypt(outbound.encrypt(plaintext))
+            count += 256
+        best = max(best, count / (time.perf_counter() - start))
+    return best
 
 
 if __name__ == "__main__":

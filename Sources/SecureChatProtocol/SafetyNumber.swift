@@ -84,15 +84,18 @@ public struct SafetyNumber: Sendable, CustomStringConvertible {
             hasher.update(bufferPointer: keyBytes)
             hasher.update(data: stableIdentifier)
             hasher.update(bufferPointer: keyBytes)
-            var digest = hasher.finalize()
-            // 5200 rounds: feed each digest straight into the next hasher, no intermediate arrays.
-            for _ in 1..<iterations {
-                var next = SHA512()
-                digest.withUnsafeBytes { next.update(bufferPointer: $0) }
-                next.update(bufferPointer: keyBytes)
-                digest = next.finalize()
+            let first = hasher.finalize()
+            // Each later round hashes digest ‖ key: keep both in one buffer and hash it in one call.
+            return withUnsafeTemporaryAllocation(byteCount: 64 + keyBytes.count, alignment: 8) { buffer in
+                first.withUnsafeBytes { buffer.copyMemory(from: $0) }
+                UnsafeMutableRawBufferPointer(rebasing: buffer[64...]).copyMemory(from: keyBytes)
+                for _ in 1..<iterations {
+                    SHA512.hash(data: UnsafeRawBufferPointer(buffer)).withUnsafeBytes {
+                        UnsafeMutableRawBufferPointer(rebasing: buffer[0..<64]).copyMemory(from: $0)
+                    }
+                }
+                return Array(buffer[0..<64])
             }
-            return Array(digest)
         }
     }
 

@@ -82,7 +82,7 @@ enum Operations {
         // Sender keys: encrypt + verify-decrypt.
         do {
             var sender = SenderKeyState(distributionId: [UInt8](repeating: 1, count: 16), createdAt: 0)
-            var receiver = SenderKeyRecord(distribution: sender.distributionMessage)
+            var receiver = SenderKeyRecord(distribution: sender.distributionMessage, owner: ProtocolAddress(name: "sender", deviceId: 1))
             let result = try measure("sender key encrypt + verify-decrypt 100 B", budget: budget) {
                 let message = try sender.encrypt(plaintext)
                 consume(try receiver.decrypt(message))

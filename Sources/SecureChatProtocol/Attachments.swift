@@ -49,7 +49,10 @@ private func withBytes<Bytes: Collection<UInt8>, Result>(
 /// is the only one sealed with final = 0x01 (the STREAM construction of Hoang, Reyhanitabar,
 /// Rogaway and Vizár), so truncation, reordering and substitution all fail authentication. The
 /// message that carries the key also carries the digest and size, so a server cannot swap the file.
-public struct AttachmentEncryptor: Sendable {
+///
+/// Both ends are non-copyable and ``finalize()`` consumes them: a copied encryptor would seal two
+/// streams under the same nonces, so the type system forbids it.
+public struct AttachmentEncryptor: ~Copyable, Sendable {
     public static let headerLength = 22
     static let tagLength = 16
 
@@ -64,12 +67,15 @@ public struct AttachmentEncryptor: Sendable {
     public private(set) var plaintextSize: UInt64 = 0
 
     /// - Parameters:
-    ///   - key: the attachment key, 32 fresh random bytes (injectable for vectors).
-    ///   - salt: 16 random bytes (injectable for vectors).
-    public init(
-        key: SecretBytes, salt: [UInt8] = Array(SecretBytes.random(count: 16).bytes),
-        chunkSize: Int = ProtocolLimits.defaultAttachmentChunkSize
-    ) {
+    ///   - key: the attachment key: 32 fresh random bytes (``SecretBytes/random(count:)``), sent to the
+    ///     recipients inside the end-to-end encrypted message that points to the attachment.
+    ///   - chunkSize: plaintext bytes per chunk, within ``ProtocolLimits/attachmentChunkSizeRange``.
+    public init(key: SecretBytes, chunkSize: Int = ProtocolLimits.defaultAttachmentChunkSize) {
+        self.init(key: key, salt: SecretBytes.random(count: 16).bytes, chunkSize: chunkSize)
+    }
+
+    /// With the salt injected: vectors only.
+    package init(key: SecretBytes, salt: [UInt8], chunkSize: Int) {
         precondition(key.count == 32 && salt.count == 16, "attachment key is 32 bytes, salt 16")
         precondition(ProtocolLimits.attachmentChunkSizeRange.contains(chunkSize), "chunk size out of range")
         var writer = ByteWriter(capacity: Self.headerLength)
@@ -113,7 +119,7 @@ public struct AttachmentEncryptor: Sendable {
     }
 
     /// Seals the final chunk. Returns the last ciphertext bytes and the SHA-256 digest of the whole stream.
-    public mutating func finalize() throws(AttachmentError) -> (ciphertext: [UInt8], digest: [UInt8]) {
+    public consuming func finalize() throws(AttachmentError) -> (ciphertext: [UInt8], digest: [UInt8]) {
         var output = takeHeader()
         try sealPending(final: true, into: &output)
         return (output, Array(digest.finalize()))
@@ -175,7 +181,9 @@ public struct AttachmentEncryptor: Sendable {
 ///
 /// Plaintext released before ``finalize()`` has authenticated under the key, but the file as a
 /// whole is accepted only when ``finalize()`` returns: write to a temporary file until then.
-public struct AttachmentDecryptor: Sendable {
+///
+/// After any error the decryptor refuses everything: the stream is rejected as a whole.
+public struct AttachmentDecryptor: ~Copyable, Sendable {
     private let attachmentKey: SecretBytes
     private let expectedDigest: [UInt8]
     private let expectedSize: UInt64
@@ -187,6 +195,7 @@ public struct AttachmentDecryptor: Sendable {
     private var chunkIndex: UInt64 = 0
     private var digest = SHA256()
     private var plaintextSize: UInt64 = 0
+    private var failure: AttachmentError?
 
     public init(key: SecretBytes, expectedDigest: [UInt8], expectedSize: UInt64) {
         attachmentKey = key
@@ -201,6 +210,16 @@ public struct AttachmentDecryptor: Sendable {
 
     /// Feeds ciphertext from a buffer.
     public mutating func update(_ ciphertext: UnsafeRawBufferPointer) throws(AttachmentError) -> [UInt8] {
+        if let failure { throw failure }
+        do {
+            return try process(ciphertext)
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    private mutating func process(_ ciphertext: UnsafeRawBufferPointer) throws(AttachmentError) -> [UInt8] {
         digest.update(bufferPointer: ciphertext)
         pending.append(contentsOf: ciphertext)
         if header == nil {
@@ -221,7 +240,8 @@ public struct AttachmentDecryptor: Sendable {
     }
 
     /// Opens the final chunk and checks digest and size.
-    public mutating func finalize() throws(AttachmentError) -> [UInt8] {
+    public consuming func finalize() throws(AttachmentError) -> [UInt8] {
+        if let failure { throw failure }
         guard header != nil, pending.count >= AttachmentEncryptor.tagLength else { throw .truncated }
         let output: [UInt8]
         do {

@@ -1,4 +1,4 @@
-public import Crypto
+package import Crypto
 public import SecureChatKeys
 
 /// Why stored private key material could not be restored.
@@ -72,9 +72,13 @@ public struct IdentityKeyPair: Sendable {
         Array(try! signingKey.signature(for: message))  // swiftlint:disable:this force_try
     }
 
-    /// Creates and signs a signed prekey.
-    public func makeSignedPreKey(
-        id: UInt32, createdAt: UInt64, privateKey: Curve25519.KeyAgreement.PrivateKey = .init()
+    /// Creates and signs a new signed prekey.
+    public func makeSignedPreKey(id: UInt32, createdAt: UInt64) -> SignedPreKeyPair {
+        makeSignedPreKey(id: id, createdAt: createdAt, privateKey: .init())
+    }
+
+    package func makeSignedPreKey(
+        id: UInt32, createdAt: UInt64, privateKey: Curve25519.KeyAgreement.PrivateKey
     ) -> SignedPreKeyPair {
         SignedPreKeyPair(id: id, createdAt: createdAt, privateKey: privateKey, signedBy: self)
     }
@@ -114,7 +118,12 @@ public struct OneTimePreKeyPair: Sendable {
     public let publicPart: OneTimePreKeyPublic
     package let privateKey: Curve25519.KeyAgreement.PrivateKey
 
-    public init(id: UInt32, privateKey: Curve25519.KeyAgreement.PrivateKey = .init()) {
+    /// A new one-time prekey.
+    public init(id: UInt32) {
+        self.init(id: id, privateKey: Curve25519.KeyAgreement.PrivateKey())
+    }
+
+    package init(id: UInt32, privateKey: Curve25519.KeyAgreement.PrivateKey) {
         let publicKey = try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
         self.publicPart = OneTimePreKeyPublic(id: id, publicKey: publicKey)
         self.privateKey = privateKey

@@ -62,14 +62,6 @@ extension SenderKeyRecord: RedactedSecret {
     public var redactedDescription: String { "SenderKeyRecord(chains: \(chains.map(\.chainId)), keys: redacted)" }
 }
 
-extension AttachmentEncryptor: RedactedSecret {
-    public var redactedDescription: String { "AttachmentEncryptor(\(plaintextSize) bytes so far, key: redacted)" }
-}
-
-extension AttachmentDecryptor: RedactedSecret {
-    public var redactedDescription: String { "AttachmentDecryptor(key: redacted)" }
-}
-
 extension InMemoryPreKeyStore: RedactedSecret {
     public var redactedDescription: String {
         "InMemoryPreKeyStore(signed: \(signedPreKeys.keys.sorted()), one-time: \(oneTimePreKeys.count), private keys: redacted)"

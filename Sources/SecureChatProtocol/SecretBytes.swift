@@ -56,10 +56,16 @@ public struct SecretBytes: @unchecked Sendable, Equatable {
 
     public var count: Int { storage.header }
 
-    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try storage.withUnsafeMutablePointerToElements { pointer in
-            try body(UnsafeRawBufferPointer(start: pointer, count: storage.header))
+    /// Calls `body` with the bytes; the pointer must not escape the call.
+    public func withUnsafeBytes<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let outcome: Swift.Result<Result, Failure> = storage.withUnsafeMutablePointerToElements { pointer in
+            Swift.Result { () throws(Failure) -> Result in
+                try body(UnsafeRawBufferPointer(start: pointer, count: storage.header))
+            }
         }
+        return try outcome.get()
     }
 
     /// A copy of the bytes, for encodings and vectors. Prefer ``withUnsafeBytes(_:)``.

@@ -1,4 +1,4 @@
-public import Crypto
+package import Crypto
 public import SecureChatKeys
 
 /// Why an X3DH agreement could not be completed.
@@ -9,6 +9,8 @@ public enum X3DHError: Error, Equatable, Sendable {
     case unknownSignedPreKey(id: UInt32)
     /// The initiator named a one-time prekey the responder does not have: already consumed, or never issued.
     case unknownOneTimePreKey(id: UInt32)
+    /// This initiation (ephemeral key) was already accepted: the prekey message is a replay.
+    case initiationReplayed
 }
 
 /// The result of X3DH on either side: the shared secret that becomes the first root key, and the
@@ -36,10 +38,15 @@ public enum X3DH {
     /// - Parameters:
     ///   - identity: the initiator's identity key pair (IK_A).
     ///   - bundle: the responder's bundle (IK_B, SPK_B, optionally OPK_B).
-    ///   - ephemeralKey: EK_A, fresh for this agreement (injectable for vectors).
     public static func initiate(
-        identity: IdentityKeyPair, bundle: PreKeyBundle,
-        ephemeralKey: Curve25519.KeyAgreement.PrivateKey = .init()
+        identity: IdentityKeyPair, bundle: PreKeyBundle
+    ) throws(X3DHError) -> (agreement: X3DHAgreement, initiation: X3DHInitiation) {
+        try initiate(identity: identity, bundle: bundle, ephemeralKey: .init())
+    }
+
+    /// As ``initiate(identity:bundle:)`` with EK_A injected (vectors only: a reused EK_A repeats SK).
+    package static func initiate(
+        identity: IdentityKeyPair, bundle: PreKeyBundle, ephemeralKey: Curve25519.KeyAgreement.PrivateKey
     ) throws(X3DHError) -> (agreement: X3DHAgreement, initiation: X3DHInitiation) {
         var outputs = [
             try diffieHellman(identity.agreementKey, bundle.signedPreKey.publicKey),

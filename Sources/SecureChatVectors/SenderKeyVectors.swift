@@ -76,7 +76,7 @@ enum SenderKeyVectors {
                 distributionId: distributionId, createdAt: 0, chainId: chainId, chainKey: SecretBytes(chainKey),
                 signingKey: signingKey, iteration: initialIteration)
             let distribution = sender.distributionMessage
-            var receiver = SenderKeyRecord(distribution: distribution)
+            var receiver = SenderKeyRecord(distribution: distribution, owner: ProtocolAddress(name: "sender", deviceId: 1))
             var messages: [String: JSON] = [:]
             var wire: [String: [UInt8]] = [:]
             var order: [String] = []
@@ -171,7 +171,7 @@ enum SenderKeyVectors {
             chainKey: SecretBytes(try vector.hex("chain_key", length: 32)), signingKey: signingKey, iteration: initialIteration)
         let distributionBytes = try vector.hex("distribution_message")
         try expectEqual(sender.distributionMessage.serialized.bytes, distributionBytes, "\(path).distribution_message")
-        var receiver = SenderKeyRecord(distribution: try SenderKeyDistributionMessage(serialized: distributionBytes))
+        var receiver = SenderKeyRecord(distribution: try SenderKeyDistributionMessage(serialized: distributionBytes), owner: ProtocolAddress(name: "sender", deviceId: 1))
 
         struct Message { let iteration: Int?; let plaintext: [UInt8]?; let messageKey: [UInt8]?; let serialized: [UInt8] }
         var messages: [String: Message] = [:]

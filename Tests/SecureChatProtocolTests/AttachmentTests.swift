@@ -124,4 +124,24 @@ struct AttachmentTests {
             }
         }
     }
+
+    @Test("after any error a decryptor refuses everything that follows")
+    func decryptorStaysFailed() throws {
+        let key = SecretBytes.random(count: 32)
+        let plaintext = [UInt8](repeating: 9, count: 4 * Self.chunkSize)
+        let (stream, digest) = try Self.encrypt(plaintext, key: key)
+        var tampered = stream
+        tampered[AttachmentEncryptor.headerLength + 3] ^= 1
+        var decryptor = AttachmentDecryptor(key: key, expectedDigest: digest, expectedSize: UInt64(plaintext.count))
+        let cut = AttachmentEncryptor.headerLength + 2 * (Self.chunkSize + 16)
+        #expect(throws: AttachmentError.chunkAuthenticationFailed(index: 0)) { try decryptor.update(tampered[..<cut]) }
+        // The genuine rest of the stream does not revive it.
+        #expect(throws: AttachmentError.chunkAuthenticationFailed(index: 0)) { try decryptor.update(stream[cut...]) }
+        do {
+            _ = try decryptor.finalize()
+            Issue.record("a failed decryptor finalised")
+        } catch {
+            #expect(error == .chunkAuthenticationFailed(index: 0))
+        }
+    }
 }

@@ -93,8 +93,8 @@ struct RobustnessTests {
         ]
         let values: [Any] = [
             identity, alice, bob, alice.ratchet, sender, sender.distributionMessage,
-            SenderKeyRecord(distribution: sender.distributionMessage), fixture.bobStore,
-            AttachmentEncryptor(key: .random(count: 32)), SecretBytes.random(count: 32),
+            SenderKeyRecord(distribution: sender.distributionMessage, owner: SenderKeyTests.alice), fixture.bobStore,
+            SecretBytes.random(count: 32),
         ]
         for value in values {
             var dumped = ""

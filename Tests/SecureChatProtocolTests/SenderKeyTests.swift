@@ -7,11 +7,13 @@ import Testing
 @Suite("Sender keys")
 struct SenderKeyTests {
     static let distributionId = [UInt8](repeating: 0xab, count: 16)
+    static let alice = ProtocolAddress(name: "alice", deviceId: 1)
+    static let mallory = ProtocolAddress(name: "mallory", deviceId: 1)
 
     static func pair() throws -> (sender: SenderKeyState, receiver: SenderKeyRecord) {
         let sender = SenderKeyState(distributionId: distributionId, createdAt: 1_800_000_000)
         let distribution = try SenderKeyDistributionMessage(serialized: sender.distributionMessage.serialized.bytes)
-        return (sender, SenderKeyRecord(distribution: distribution))
+        return (sender, SenderKeyRecord(distribution: distribution, owner: alice))
     }
 
     @Test("messages decrypt in order and out of order, each exactly once")
@@ -53,7 +55,9 @@ struct SenderKeyTests {
     @Test("a message signed by another key is refused before any key is derived")
     func wrongSigner() throws {
         var (_, receiver) = try Self.pair()
-        var impostor = SenderKeyState(distributionId: Self.distributionId, createdAt: 0, chainId: receiver.currentChainId)
+        var impostor = SenderKeyState(
+            distributionId: Self.distributionId, createdAt: 0, chainId: receiver.currentChainId, chainKey: .random(count: 32),
+            signingKey: .init())
         let forged = try impostor.encrypt([1]).serialized
         #expect(throws: SenderKeyError.invalidSignature) { try receiver.decrypt(forged) }
     }
@@ -61,8 +65,9 @@ struct SenderKeyTests {
     @Test("jumps beyond the forward bound are refused; a failed jump consumes nothing")
     func forwardBound() throws {
         let signing = Curve25519.Signing.PrivateKey()
-        var sender = SenderKeyState(distributionId: Self.distributionId, createdAt: 0, chainId: 5, signingKey: signing)
-        var record = SenderKeyRecord(distribution: sender.distributionMessage)
+        var sender = SenderKeyState(
+            distributionId: Self.distributionId, createdAt: 0, chainId: 5, chainKey: .random(count: 32), signingKey: signing)
+        var record = SenderKeyRecord(distribution: sender.distributionMessage, owner: Self.alice)
         // The sender's chain restarted at far iterations: validly signed, so only the bound (or the
         // keys, which differ) can stop it.
         func restarted(at iteration: Int) -> SenderKeyState {
@@ -81,8 +86,10 @@ struct SenderKeyTests {
     @Test("iteration 2^32 - 1 is never sent, accepted or distributed")
     func iterationBound() throws {
         let signing = Curve25519.Signing.PrivateKey()
-        var last = SenderKeyState(distributionId: Self.distributionId, createdAt: 0, chainId: 1, signingKey: signing, iteration: .max - 1)
-        var record = SenderKeyRecord(distribution: last.distributionMessage)
+        var last = SenderKeyState(
+            distributionId: Self.distributionId, createdAt: 0, chainId: 1, chainKey: .random(count: 32), signingKey: signing,
+            iteration: .max - 1)
+        var record = SenderKeyRecord(distribution: last.distributionMessage, owner: Self.alice)
         #expect(try record.decrypt(try last.encrypt([1]).serialized) == [1])
         #expect(throws: SenderKeyError.chainExhausted) { try last.encrypt([2]) }
         var bytes = last.distributionMessage.serialized.bytes
@@ -99,7 +106,7 @@ struct SenderKeyTests {
         let distribution = rotated.distributionMessage
         let fresh = try rotated.encrypt(Array("fresh".utf8)).serialized
         #expect(throws: SenderKeyError.unknownChain(rotated.chainId)) { try receiver.decrypt(fresh) }
-        try receiver.add(distribution)
+        try receiver.add(distribution, from: Self.alice)
         #expect(try receiver.decrypt(fresh) == Array("fresh".utf8))
         #expect(try receiver.decrypt(late) == Array("late".utf8))
         // A member who never got the new distribution (a removed member) cannot read the new chain.
@@ -124,7 +131,7 @@ struct SenderKeyTests {
         #expect(bytes.count == SenderKeyDistributionMessage.encodedLength)
         #expect(try SenderKeyDistributionMessage(serialized: bytes) == state.distributionMessage)
         for length in 0..<bytes.count {
-            #expect(throws: DecodeError.self) { try SenderKeyDistributionMessage(serialized: bytes.prefix(length)) }
+            #expect(throws: DecodeError.self) { try SenderKeyDistributionMessage(serialized: Array(bytes.prefix(length))) }
         }
         #expect(!"\(state.distributionMessage)".contains(Hex.encode(state.distributionMessage.chainKey.bytes.prefix(4))))
     }
@@ -134,6 +141,58 @@ struct SenderKeyTests {
         var (_, receiver) = try Self.pair()
         var other = SenderKeyState(distributionId: [UInt8](repeating: 1, count: 16), createdAt: 0)
         #expect(throws: SenderKeyError.wrongDistribution) { try receiver.decrypt(try other.encrypt([1]).serialized) }
-        #expect(throws: SenderKeyError.wrongDistribution) { try receiver.add(other.distributionMessage) }
+        #expect(throws: SenderKeyError.wrongDistribution) { try receiver.add(other.distributionMessage, from: Self.alice) }
+    }
+
+    @Test("a distribution id belongs to the device that first sent it; nobody can speak in another's name")
+    func ownerBinding() throws {
+        var store = SenderKeyStore()
+        var alice = SenderKeyState(distributionId: Self.distributionId, createdAt: 0)
+        try store.process(alice.distributionMessage, from: Self.alice)
+        // Mallory claims Alice's distribution id with her own keys, over her own pairwise session.
+        var mallory = SenderKeyState(
+            distributionId: Self.distributionId, createdAt: 0, chainId: 77, chainKey: .random(count: 32), signingKey: .init())
+        #expect(throws: SenderKeyError.distributionIdTaken) { try store.process(mallory.distributionMessage, from: Self.mallory) }
+        #expect(throws: SenderKeyError.unknownChain(77)) { try store.decrypt(try mallory.encrypt([1]).serialized) }
+        // Alice's messages come out attributed to Alice.
+        let (plaintext, sender) = try store.decrypt(try alice.encrypt(Array("hi".utf8)).serialized)
+        #expect(plaintext == Array("hi".utf8) && sender == Self.alice)
+        // A record refuses a rotation relayed from anyone else.
+        var record = try #require(store.record(of: Self.alice))
+        #expect(throws: SenderKeyError.wrongSender) { try record.add(alice.rotated(now: 1).distributionMessage, from: Self.mallory) }
+        // A known chain id with other keys is a conflict, not silently ignored.
+        let conflicting = SenderKeyState(
+            distributionId: Self.distributionId, createdAt: 0, chainId: alice.chainId, chainKey: .random(count: 32), signingKey: .init())
+        #expect(throws: SenderKeyError.chainIdConflict) { try record.add(conflicting.distributionMessage, from: Self.alice) }
+        // After a reinstall Alice's new distribution id replaces the old one; removal forgets her.
+        let reinstalled = SenderKeyState(distributionId: [UInt8](repeating: 0xcd, count: 16), createdAt: 0)
+        try store.process(reinstalled.distributionMessage, from: Self.alice)
+        #expect(store.record(of: Self.alice)?.distributionId == reinstalled.distributionId)
+        #expect(throws: SenderKeyError.unknownDistribution) { try store.decrypt(try alice.encrypt([2]).serialized) }
+        store.remove(Self.alice)
+        #expect(store.members.isEmpty)
+    }
+
+    @Test("records survive serialisation with owner, chains and skipped keys")
+    func recordSerialisation() throws {
+        var (sender, receiver) = try Self.pair()
+        let skipped = try sender.encrypt([1]).serialized
+        _ = try receiver.decrypt(try sender.encrypt([2]).serialized)
+        let rotated = sender.rotated(now: 5)
+        try receiver.add(rotated.distributionMessage, from: Self.alice)
+        var restored = try SenderKeyRecord(serialized: receiver.serialized)
+        #expect(restored.serialized == receiver.serialized)
+        #expect(restored.owner == Self.alice)
+        #expect(try restored.decrypt(skipped) == [1])
+        let bytes = receiver.serialized.bytes
+        for length in 0..<bytes.count {
+            #expect(throws: DecodeError.self) { try SenderKeyRecord(serialized: SecretBytes(bytes.prefix(length))) }
+        }
+    }
+
+    @Test("an age limit of forever never overflows")
+    func policyWithoutAgeLimit() {
+        let state = SenderKeyState(distributionId: Self.distributionId, createdAt: 1000)
+        #expect(!state.needsRotation(policy: SenderKeyRotationPolicy(maxMessages: 10, maxAge: .max), now: .max))
     }
 }

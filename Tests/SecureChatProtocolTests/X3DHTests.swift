@@ -37,8 +37,14 @@ struct X3DHTests {
         _ = try Session.accept(message, identity: fixture.bob, store: &fixture.bobStore)
         #expect(fixture.bobStore.oneTimePreKey(id: 100) == nil)
         // The same prekey message again cannot start a second session.
-        #expect(throws: SessionError.keyAgreement(.unknownOneTimePreKey(id: 100))) {
+        #expect(throws: SessionError.keyAgreement(.initiationReplayed)) {
             try Session.accept(message, identity: fixture.bob, store: &fixture.bobStore)
+        }
+        // Nor can a fresh initiation from the same (now stale) bundle: the one-time prekey is gone.
+        var stale = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let fresh) = try stale.encrypt([4]) else { Issue.record("expected prekey message"); return }
+        #expect(throws: SessionError.keyAgreement(.unknownOneTimePreKey(id: 100))) {
+            try Session.accept(fresh, identity: fixture.bob, store: &fixture.bobStore)
         }
     }
 
@@ -123,5 +129,23 @@ struct X3DHTests {
         let oneTime = OneTimePreKeyPair(id: 9)
         #expect(try OneTimePreKeyPair(id: 9, privateKey: oneTime.privateKeyBytes).publicPart == oneTime.publicPart)
         #expect(throws: PrivateKeyError.wrongLength(0)) { try OneTimePreKeyPair(id: 1, privateKey: SecretBytes([])) }
+    }
+
+    @Test("a replayed first message without a one-time prekey cannot start a second session")
+    func replayWithoutOneTimePreKey() throws {
+        var fixture = try SessionFixture(withOneTimePreKey: false)
+        var alice = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let first) = try alice.encrypt(Array("only once".utf8)) else { Issue.record("expected prekey message"); return }
+        _ = try Session.accept(first, identity: fixture.bob, store: &fixture.bobStore)
+        #expect(throws: SessionError.keyAgreement(.initiationReplayed)) {
+            try Session.accept(first, identity: fixture.bob, store: &fixture.bobStore)
+        }
+        // A new initiation against the same signed prekey is still welcome.
+        var again = try Session.initiate(identity: fixture.alice, bundle: fixture.bundle)
+        guard case .preKey(let second) = try again.encrypt([1]) else { Issue.record("expected prekey message"); return }
+        #expect(try Session.accept(second, identity: fixture.bob, store: &fixture.bobStore).plaintext == [1])
+        // Forgetting the signed prekey forgets what it accepted, with the key itself.
+        fixture.bobStore.removeSignedPreKey(id: 1)
+        #expect(!fixture.bobStore.hasAcceptedInitiation(ephemeralKey: first.initiation.ephemeralKey, signedPreKeyId: 1))
     }
 }

@@ -22,8 +22,12 @@ public enum RatchetError: Error, Equatable, Sendable {
 /// One side of a Double Ratchet session (https://signal.org/docs/specifications/doubleratchet/),
 /// with the specification's recommended algorithms (section 5.2).
 ///
-/// A value type: ``decrypt(header:ciphertext:keySource:)`` works on a copy and commits only when the
+/// A value type: ``decrypt(header:ciphertext:)`` works on a copy and commits only when the
 /// message authenticates, so a message that fails for any reason leaves the state exactly as it was.
+///
+/// **A value is one session.** Never encrypt from two copies of the same state (for example an old
+/// one restored from a backup): both would derive the same message keys. Persist the state after
+/// every operation and keep exactly one live copy.
 public struct RatchetState: Sendable {
     /// AD from X3DH, prepended to every header as associated data.
     public let associatedData: [UInt8]
@@ -43,9 +47,18 @@ public struct RatchetState: Sendable {
 
     /// RatchetInitAlice: the initiator ratchets at once against the responder's signed prekey.
     public static func initiator(
-        sharedSecret: SecretBytes, associatedData: [UInt8], responderRatchetKey: X25519PublicKey,
-        keySource: some RatchetKeySource = SystemKeySource()
+        sharedSecret: SecretBytes, associatedData: [UInt8], responderRatchetKey: X25519PublicKey
     ) throws(RatchetError) -> RatchetState {
+        try initiator(
+            sharedSecret: sharedSecret, associatedData: associatedData, responderRatchetKey: responderRatchetKey,
+            keySource: SystemKeySource())
+    }
+
+    package static func initiator(
+        sharedSecret: SecretBytes, associatedData: [UInt8], responderRatchetKey: X25519PublicKey,
+        keySource: some RatchetKeySource
+    ) throws(RatchetError) -> RatchetState {
+        checkInitialisation(sharedSecret: sharedSecret, associatedData: associatedData)
         let ratchetKey = keySource.makeRatchetKey()
         let (root, chain) = RootKey(key: sharedSecret).ratcheted(
             with: try diffieHellman(ratchetKey, responderRatchetKey))
@@ -58,7 +71,8 @@ public struct RatchetState: Sendable {
     public static func responder(
         sharedSecret: SecretBytes, associatedData: [UInt8], ratchetKey: Curve25519.KeyAgreement.PrivateKey
     ) -> RatchetState {
-        RatchetState(
+        checkInitialisation(sharedSecret: sharedSecret, associatedData: associatedData)
+        return RatchetState(
             associatedData: associatedData, rootKey: RootKey(key: sharedSecret), sendingRatchetKey: ratchetKey,
             receivingRatchetKey: nil, sendingChain: nil, receivingChain: nil)
     }
@@ -76,6 +90,12 @@ public struct RatchetState: Sendable {
         self.receivingChain = receivingChain
     }
 
+    /// SK comes from X3DH (32 bytes) and AD is two identity keys: anything else is a programming error.
+    private static func checkInitialisation(sharedSecret: SecretBytes, associatedData: [UInt8]) {
+        precondition(sharedSecret.count == 32, "the shared secret is 32 bytes")
+        precondition(associatedData.count <= maxAssociatedDataLength, "associated data is at most 1024 bytes")
+    }
+
     private static func publicKey(of privateKey: Curve25519.KeyAgreement.PrivateKey) -> X25519PublicKey {
         // swift-crypto's public keys of generated or decoded private keys are canonical and full order.
         try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
@@ -91,7 +111,7 @@ public struct RatchetState: Sendable {
     }
 
     /// As ``encrypt(_:)``, also returning the message key (vectors record it).
-    public mutating func encryptReturningKey(_ plaintext: [UInt8]) throws(RatchetError)
+    package mutating func encryptReturningKey(_ plaintext: [UInt8]) throws(RatchetError)
         -> (header: RatchetHeader, ciphertext: [UInt8], messageKey: MessageKey)
     {
         guard plaintext.count <= ProtocolLimits.maxMessagePlaintext else { throw .plaintextTooLarge }
@@ -110,15 +130,19 @@ public struct RatchetState: Sendable {
     }
 
     /// RatchetDecrypt. On any error the state is unchanged.
-    public mutating func decrypt(
-        header: RatchetHeader, ciphertext: [UInt8], keySource: some RatchetKeySource = SystemKeySource()
+    public mutating func decrypt(header: RatchetHeader, ciphertext: [UInt8]) throws(RatchetError) -> [UInt8] {
+        try decryptReturningKey(header: header, ciphertext: ciphertext, keySource: SystemKeySource()).plaintext
+    }
+
+    package mutating func decrypt(
+        header: RatchetHeader, ciphertext: [UInt8], keySource: some RatchetKeySource
     ) throws(RatchetError) -> [UInt8] {
         try decryptReturningKey(header: header, ciphertext: ciphertext, keySource: keySource).plaintext
     }
 
-    /// As ``decrypt(header:ciphertext:keySource:)``, also returning the message key used.
-    public mutating func decryptReturningKey(
-        header: RatchetHeader, ciphertext: [UInt8], keySource: some RatchetKeySource = SystemKeySource()
+    /// As ``decrypt(header:ciphertext:)``, with the key source injected, also returning the message key used.
+    package mutating func decryptReturningKey(
+        header: RatchetHeader, ciphertext: [UInt8], keySource: some RatchetKeySource
     ) throws(RatchetError) -> (plaintext: [UInt8], messageKey: MessageKey) {
         var next = self
         let messageKey = try next.messageKey(for: header, keySource: keySource)

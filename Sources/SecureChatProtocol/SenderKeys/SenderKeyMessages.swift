@@ -30,26 +30,38 @@ public struct SenderKeyDistributionMessage: Sendable, Equatable {
 
     /// The encoding. It holds the chain key: encrypt it to each member, never log it.
     public var serialized: SecretBytes {
-        var writer = ByteWriter(capacity: Self.encodedLength)
-        WireFormat.writeHeader(.senderKeyDistribution, to: &writer)
-        writer.write(contentsOf: distributionId)
-        writer.write(bigEndian: chainId)
-        writer.write(bigEndian: iteration)
-        writer.write(contentsOf: chainKey.bytes)
-        writer.write(contentsOf: signingKey.rawRepresentation)
-        var bytes = writer.bytes
-        defer { for index in bytes.indices { bytes[index] = 0 } }
-        return SecretBytes(bytes)
+        SecretWriter.encode(count: Self.encodedLength) { writer in
+            writer.write(WireFormat.version)
+            writer.write(WireFormat.MessageType.senderKeyDistribution.rawValue)
+            writer.write(distributionId)
+            writer.write(bigEndian: chainId)
+            writer.write(bigEndian: iteration)
+            writer.write(chainKey)
+            writer.write(signingKey.rawRepresentation)
+        }
     }
 
-    public init(serialized bytes: some Collection<UInt8>) throws(DecodeError) {
-        var reader = ByteReader(bytes)
-        try WireFormat.readHeader(.senderKeyDistribution, from: &reader)
+    /// Decodes a distribution message (as it comes out of a pairwise session's decryption).
+    public init(serialized bytes: SecretBytes) throws(DecodeError) {
+        self = try bytes.withUnsafeBytes { buffer throws(DecodeError) in try Self(decoding: buffer) }
+    }
+
+    public init(serialized bytes: [UInt8]) throws(DecodeError) {
+        try self.init(serialized: SecretBytes(bytes))
+    }
+
+    private init(decoding buffer: UnsafeRawBufferPointer) throws(DecodeError) {
+        var reader = SecretReader(buffer)
+        let version = try reader.readByte()
+        guard version == WireFormat.version else { throw .unsupportedVersion(version) }
+        let type = try reader.readByte()
+        let expected = WireFormat.MessageType.senderKeyDistribution.rawValue
+        guard type == expected else { throw .unexpectedType(expected: expected, found: type) }
         distributionId = try reader.readBytes(16)
         chainId = try reader.readUInt32()
         iteration = try reader.readUInt32()
         guard iteration < UInt32.max else { throw .invalidField("iteration") }
-        chainKey = SecretBytes(try reader.readBytes(32))
+        chainKey = try reader.readSecret(32)
         guard let key = try? SigningPublicKey(rawRepresentation: try reader.readBytes(32)) else {
             throw .invalidField("signing key")
         }

@@ -1,10 +1,11 @@
 public import SecureChatKeys
 
 /// The receiving side of one member's sender key in one room: its current chain and a few previous
-/// ones, each with the keys skipped ahead of late messages.
+/// ones, each with the keys skipped ahead of late messages, bound to the device that sent it.
 ///
 /// A value type: ``decrypt(_:)`` works on a copy and commits only a message that verified and
-/// authenticated, so a failure leaves the record exactly as it was.
+/// authenticated, so a failure leaves the record exactly as it was. Applications keep records in
+/// a ``SenderKeyStore``, which enforces that a distribution id belongs to one sender.
 public struct SenderKeyRecord: Sendable {
     struct ReceiverChain: Sendable {
         let chainId: UInt32
@@ -17,20 +18,27 @@ public struct SenderKeyRecord: Sendable {
     }
 
     public let distributionId: [UInt8]
+    /// The device whose pairwise session carried the distribution: the sender shown for every message.
+    public let owner: ProtocolAddress
     /// Newest last.
     var chains: [ReceiverChain]
 
-    /// A record from the first distribution message of a member.
-    public init(distribution: SenderKeyDistributionMessage) {
+    /// A record from the first distribution message of a member, received over `owner`'s pairwise session.
+    public init(distribution: SenderKeyDistributionMessage, owner: ProtocolAddress) {
         distributionId = distribution.distributionId
+        self.owner = owner
         chains = [Self.chain(from: distribution)]
     }
 
-    /// Adds a rotated chain. A distribution for a chain already held is ignored: replaying an old
-    /// distribution message can never move a chain backwards.
-    public mutating func add(_ distribution: SenderKeyDistributionMessage) throws(SenderKeyError) {
+    /// Adds a rotated chain. The same distribution again is ignored (a replay can never move a chain
+    /// backwards); a known chain id with other keys is refused.
+    public mutating func add(_ distribution: SenderKeyDistributionMessage, from sender: ProtocolAddress) throws(SenderKeyError) {
+        guard sender == owner else { throw .wrongSender }
         guard distribution.distributionId == distributionId else { throw .wrongDistribution }
-        guard !chains.contains(where: { $0.chainId == distribution.chainId }) else { return }
+        if let known = chains.first(where: { $0.chainId == distribution.chainId }) {
+            guard known.signingKey == distribution.signingKey else { throw .chainIdConflict }
+            return
+        }
         chains.append(Self.chain(from: distribution))
         if chains.count > ProtocolLimits.senderKeyMaxPreviousChains + 1 { chains.removeFirst() }
     }
@@ -113,44 +121,60 @@ public struct SenderKeyRecord: Sendable {
 
 extension SenderKeyRecord {
     static let stateEncodingVersion: UInt8 = 1
+    static let maxOwnerNameLength = 1024
 
     /// The whole record, chain keys included: store it only encrypted.
     ///
     /// ```
-    /// 0x01 ‖ distribution id (16) ‖ chain count (1) ‖ { chain id (u32) ‖ signing key (32) ‖ iteration (u32)
-    ///   ‖ chain key (32) ‖ skipped count (u32) ‖ { iteration (u32) ‖ message key (32) }* oldest first }*
+    /// 0x01 ‖ distribution id (16) ‖ owner name length (u16) ‖ owner name (UTF-8) ‖ owner device (u32)
+    ///   ‖ chain count (1) ‖ { chain id (u32) ‖ signing key (32) ‖ iteration (u32) ‖ chain key (32)
+    ///   ‖ skipped count (u32) ‖ { iteration (u32) ‖ message key (32) }* oldest first }*
     /// ```
     public var serialized: SecretBytes {
-        var writer = ByteWriter()
-        writer.write(Self.stateEncodingVersion)
-        writer.write(contentsOf: distributionId)
-        writer.write(UInt8(chains.count))
-        for chain in chains {
-            writer.write(bigEndian: chain.chainId)
-            writer.write(contentsOf: chain.signingKey.rawRepresentation)
-            writer.write(bigEndian: chain.iteration)
-            writer.write(contentsOf: chain.chainKey.key.bytes)
-            writer.write(bigEndian: UInt32(chain.order.count))
-            for iteration in chain.order {
-                writer.write(bigEndian: iteration)
-                writer.write(contentsOf: chain.skipped[iteration]?.key.bytes ?? [UInt8](repeating: 0, count: 32))
+        let name = Array(owner.name.utf8)
+        let count = 1 + 16 + 2 + name.count + 4 + 1 + chains.reduce(0) { $0 + 76 + $1.order.count * 36 }
+        return SecretWriter.encode(count: count) { writer in
+            writer.write(Self.stateEncodingVersion)
+            writer.write(distributionId)
+            writer.write(bigEndian: UInt16(name.count))
+            writer.write(name)
+            writer.write(bigEndian: owner.deviceId)
+            writer.write(UInt8(chains.count))
+            for chain in chains {
+                writer.write(bigEndian: chain.chainId)
+                writer.write(chain.signingKey.rawRepresentation)
+                writer.write(bigEndian: chain.iteration)
+                writer.write(chain.chainKey.key)
+                writer.write(bigEndian: UInt32(chain.order.count))
+                for iteration in chain.order {
+                    writer.write(bigEndian: iteration)
+                    // Every ordered iteration has its key: insertions and removals touch both together.
+                    writer.write(chain.skipped[iteration]?.key ?? SecretBytes([UInt8](repeating: 0, count: 32)))
+                }
             }
         }
-        var bytes = writer.bytes
-        defer { for index in bytes.indices { bytes[index] = 0 } }
-        return SecretBytes(bytes)
     }
 
     public init(serialized: SecretBytes) throws(DecodeError) {
-        var reader = ByteReader(serialized.bytes)
+        self = try serialized.withUnsafeBytes { buffer throws(DecodeError) in try Self.decode(buffer) }
+    }
+
+    private static func decode(_ buffer: UnsafeRawBufferPointer) throws(DecodeError) -> SenderKeyRecord {
+        var reader = SecretReader(buffer)
         let version = try reader.readByte()
-        guard version == Self.stateEncodingVersion else { throw .unsupportedVersion(version) }
-        distributionId = try reader.readBytes(16)
+        guard version == stateEncodingVersion else { throw .unsupportedVersion(version) }
+        let distributionId = try reader.readBytes(16)
+        let nameLength = Int(try reader.readUInt16())
+        guard nameLength <= maxOwnerNameLength else { throw .lengthOutOfBounds(field: "owner name", length: nameLength) }
+        guard let name = String(validating: try reader.readBytes(nameLength), as: UTF8.self) else {
+            throw .invalidField("owner name")
+        }
+        let owner = ProtocolAddress(name: name, deviceId: try reader.readUInt32())
         let chainCount = Int(try reader.readByte())
         guard (1...(ProtocolLimits.senderKeyMaxPreviousChains + 1)).contains(chainCount) else {
             throw .lengthOutOfBounds(field: "chains", length: chainCount)
         }
-        chains = []
+        var chains: [ReceiverChain] = []
         for _ in 0..<chainCount {
             let chainId = try reader.readUInt32()
             guard let signingKey = try? SigningPublicKey(rawRepresentation: try reader.readBytes(32)) else {
@@ -158,14 +182,14 @@ extension SenderKeyRecord {
             }
             var chain = ReceiverChain(
                 chainId: chainId, signingKey: signingKey, iteration: try reader.readUInt32(),
-                chainKey: ChainKey(key: SecretBytes(try reader.readBytes(32))))
+                chainKey: ChainKey(key: try reader.readSecret(32)))
             let skippedCount = Int(try reader.readUInt32())
             guard skippedCount <= ProtocolLimits.senderKeyMaxStoredKeys else {
                 throw .lengthOutOfBounds(field: "skipped keys", length: skippedCount)
             }
             for _ in 0..<skippedCount {
                 let iteration = try reader.readUInt32()
-                guard chain.skipped.updateValue(MessageKey(key: SecretBytes(try reader.readBytes(32))), forKey: iteration) == nil else {
+                guard chain.skipped.updateValue(MessageKey(key: try reader.readSecret(32)), forKey: iteration) == nil else {
                     throw .invalidField("repeated skipped iteration")
                 }
                 chain.order.append(iteration)
@@ -173,5 +197,15 @@ extension SenderKeyRecord {
             chains.append(chain)
         }
         try reader.requireEnd()
+        var record = SenderKeyRecord(
+            distributionId: distributionId, owner: owner, chains: chains)
+        record.chains = chains
+        return record
+    }
+
+    private init(distributionId: [UInt8], owner: ProtocolAddress, chains: [ReceiverChain]) {
+        self.distributionId = distributionId
+        self.owner = owner
+        self.chains = chains
     }
 }

@@ -1,4 +1,4 @@
-public import Crypto
+package import Crypto
 public import SecureChatKeys
 
 /// Why a sender-key operation failed. The record is unchanged after each.
@@ -19,8 +19,16 @@ public enum SenderKeyError: Error, Equatable, Sendable {
     /// The ciphertext did not authenticate.
     case authenticationFailed
     case plaintextTooLarge
-    /// The chain has used all 2^32 iterations: rotate.
+    /// The chain has used all 2^32 − 1 iterations: rotate.
     case chainExhausted
+    /// The distribution came from another device than the record's owner.
+    case wrongSender
+    /// The distribution id is already bound to another member of the room.
+    case distributionIdTaken
+    /// No sender key with this distribution id is known in this room.
+    case unknownDistribution
+    /// A chain id already held arrived with other keys.
+    case chainIdConflict
 }
 
 /// When a sender starts a new sender key besides membership changes (which always rotate).
@@ -50,11 +58,17 @@ public struct SenderKeyState: Sendable {
     public let createdAt: UInt64
     public private(set) var messagesSent: Int = 0
 
-    /// A new chain for `distributionId`. Every random part can be injected for vectors.
-    public init(
-        distributionId: [UInt8], createdAt: UInt64, chainId: UInt32 = .random(in: 0...UInt32.max),
-        chainKey: SecretBytes = .random(count: 32), signingKey: Curve25519.Signing.PrivateKey = .init(),
-        iteration: UInt32 = 0
+    /// A new chain for `distributionId` (16 random bytes naming this member's slot in one room).
+    public init(distributionId: [UInt8], createdAt: UInt64) {
+        self.init(
+            distributionId: distributionId, createdAt: createdAt, chainId: .random(in: 0...UInt32.max),
+            chainKey: .random(count: 32), signingKey: .init(), iteration: 0)
+    }
+
+    /// Every random part injected: vectors and tests only.
+    package init(
+        distributionId: [UInt8], createdAt: UInt64, chainId: UInt32, chainKey: SecretBytes,
+        signingKey: Curve25519.Signing.PrivateKey, iteration: UInt32 = 0
     ) {
         precondition(distributionId.count == 16 && chainKey.count == 32, "sender key field lengths")
         self.distributionId = distributionId
@@ -76,19 +90,18 @@ public struct SenderKeyState: Sendable {
 
     /// Whether the policy asks for a new sender key now.
     public func needsRotation(policy: SenderKeyRotationPolicy, now: UInt64) -> Bool {
-        messagesSent >= policy.maxMessages || now >= createdAt + policy.maxAge
+        // An age limit past the end of time ("never by age") must not overflow.
+        let (deadline, overflow) = createdAt.addingReportingOverflow(policy.maxAge)
+        return messagesSent >= policy.maxMessages || (!overflow && now >= deadline)
     }
 
     /// A fresh chain for the same distribution: new chain id, chain key and signing key.
-    public func rotated(
-        now: UInt64, chainId: UInt32? = nil, chainKey: SecretBytes = .random(count: 32),
-        signingKey: Curve25519.Signing.PrivateKey = .init()
-    ) -> SenderKeyState {
-        var newChainId = chainId ?? .random(in: 0...UInt32.max)
-        while chainId == nil && newChainId == self.chainId { newChainId = .random(in: 0...UInt32.max) }
+    public func rotated(now: UInt64) -> SenderKeyState {
+        var newChainId = UInt32.random(in: 0...UInt32.max)
+        while newChainId == chainId { newChainId = .random(in: 0...UInt32.max) }
         return SenderKeyState(
-            distributionId: distributionId, createdAt: now, chainId: newChainId, chainKey: chainKey,
-            signingKey: signingKey)
+            distributionId: distributionId, createdAt: now, chainId: newChainId, chainKey: .random(count: 32),
+            signingKey: .init())
     }
 
     /// Encrypts and signs the next room message.

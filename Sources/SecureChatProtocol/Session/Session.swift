@@ -1,4 +1,4 @@
-public import Crypto
+package import Crypto
 public import SecureChatKeys
 
 /// Why a pairwise session operation failed. The session and the prekey store are unchanged after each.
@@ -15,6 +15,8 @@ public enum SessionError: Error, Equatable, Sendable {
 
 /// A pairwise session with one remote device: the ratchet state, both identities, and — on the
 /// initiator until the responder first answers — the X3DH parameters every message repeats.
+///
+/// **A value is one session**: keep one live copy and persist it after every operation (see ``RatchetState``).
 public struct Session: Sendable {
     public private(set) var ratchet: RatchetState
     public let localIdentity: IdentityKey
@@ -26,10 +28,13 @@ public struct Session: Sendable {
     public let acceptedInitiation: X3DHInitiation?
 
     /// Starts a session as initiator from a fetched, verified bundle.
-    public static func initiate(
-        identity: IdentityKeyPair, bundle: PreKeyBundle,
-        ephemeralKey: Curve25519.KeyAgreement.PrivateKey = .init(),
-        keySource: some RatchetKeySource = SystemKeySource()
+    public static func initiate(identity: IdentityKeyPair, bundle: PreKeyBundle) throws(SessionError) -> Session {
+        try initiate(identity: identity, bundle: bundle, ephemeralKey: .init(), keySource: SystemKeySource())
+    }
+
+    package static func initiate(
+        identity: IdentityKeyPair, bundle: PreKeyBundle, ephemeralKey: Curve25519.KeyAgreement.PrivateKey,
+        keySource: some RatchetKeySource
     ) throws(SessionError) -> Session {
         let (agreement, initiation): (X3DHAgreement, X3DHInitiation)
         do {
@@ -54,10 +59,18 @@ public struct Session: Sendable {
     /// removes the one-time prekey it used from `store` — so it is consumed exactly once, and a
     /// forged or replayed prekey message consumes nothing.
     public static func accept(
+        _ message: PreKeyMessage, identity: IdentityKeyPair, store: inout some PreKeyStore
+    ) throws(SessionError) -> (session: Session, plaintext: [UInt8]) {
+        try accept(message, identity: identity, store: &store, keySource: SystemKeySource())
+    }
+
+    package static func accept(
         _ message: PreKeyMessage, identity: IdentityKeyPair, store: inout some PreKeyStore,
-        keySource: some RatchetKeySource = SystemKeySource()
+        keySource: some RatchetKeySource
     ) throws(SessionError) -> (session: Session, plaintext: [UInt8]) {
         let initiation = message.initiation
+        guard !store.hasAcceptedInitiation(ephemeralKey: initiation.ephemeralKey, signedPreKeyId: initiation.signedPreKeyId)
+        else { throw .keyAgreement(.initiationReplayed) }
         guard let signedPreKey = store.signedPreKey(id: initiation.signedPreKeyId) else {
             throw .keyAgreement(.unknownSignedPreKey(id: initiation.signedPreKeyId))
         }
@@ -84,6 +97,7 @@ public struct Session: Sendable {
             throw .ratchet(error)
         }
         if let id = initiation.oneTimePreKeyId { store.removeOneTimePreKey(id: id) }
+        store.recordAcceptedInitiation(ephemeralKey: initiation.ephemeralKey, signedPreKeyId: initiation.signedPreKeyId)
         let session = Session(
             ratchet: ratchet, localIdentity: identity.publicKey, remoteIdentity: initiation.initiatorIdentityKey,
             pendingInitiation: nil, acceptedInitiation: initiation)
@@ -118,10 +132,12 @@ public struct Session: Sendable {
     }
 
     /// Decrypts a message in this session. A prekey message is accepted only if it repeats the
-    /// X3DH that created the session; any other starts a new session through ``accept(_:identity:store:keySource:)``.
-    public mutating func decrypt(
-        _ message: SessionMessage, keySource: some RatchetKeySource = SystemKeySource()
-    ) throws(SessionError) -> [UInt8] {
+    /// X3DH that created the session; any other starts a new session through ``accept(_:identity:store:)``.
+    public mutating func decrypt(_ message: SessionMessage) throws(SessionError) -> [UInt8] {
+        try decrypt(message, keySource: SystemKeySource())
+    }
+
+    package mutating func decrypt(_ message: SessionMessage, keySource: some RatchetKeySource) throws(SessionError) -> [UInt8] {
         let ratchetMessage: RatchetMessage
         switch message {
         case .ratchet(let inner):

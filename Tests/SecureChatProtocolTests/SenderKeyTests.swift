@@ -195,4 +195,18 @@ struct SenderKeyTests {
         let state = SenderKeyState(distributionId: Self.distributionId, createdAt: 1000)
         #expect(!state.needsRotation(policy: SenderKeyRotationPolicy(maxMessages: 10, maxAge: .max), now: .max))
     }
+
+    @Test("a sending state survives serialisation: same keys, position and counters")
+    func senderStateSerialisation() throws {
+        var (sender, receiver) = try Self.pair()
+        _ = try receiver.decrypt(try sender.encrypt([1]).serialized)
+        var restored = try SenderKeyState(serialized: sender.serialized)
+        #expect(restored.serialized == sender.serialized)
+        #expect(restored.messagesSent == 1 && restored.iteration == 1)
+        #expect(try receiver.decrypt(try restored.encrypt([2]).serialized) == [2])
+        let bytes = sender.serialized.bytes
+        for length in 0..<bytes.count {
+            #expect(throws: DecodeError.self) { try SenderKeyState(serialized: SecretBytes(bytes.prefix(length))) }
+        }
+    }
 }

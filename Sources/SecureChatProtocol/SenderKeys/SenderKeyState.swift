@@ -130,3 +130,50 @@ public struct SenderKeyState: Sendable {
         return (message, messageKey)
     }
 }
+
+extension SenderKeyState {
+    static let stateEncodingVersion: UInt8 = 1
+    static let encodedLength = 1 + 16 + 4 + 4 + 32 + 32 + 8 + 8
+
+    /// The whole sending state, signing key included: store it only encrypted, and after every
+    /// message (a restored older state would reuse message keys).
+    ///
+    /// ```
+    /// 0x01 ‖ distribution id (16) ‖ chain id (u32) ‖ iteration (u32) ‖ chain key (32)
+    ///   ‖ signing key seed (32) ‖ created at (u64) ‖ messages sent (u64)
+    /// ```
+    public var serialized: SecretBytes {
+        SecretWriter.encode(count: Self.encodedLength) { writer in
+            writer.write(Self.stateEncodingVersion)
+            writer.write(distributionId)
+            writer.write(bigEndian: chainId)
+            writer.write(bigEndian: iteration)
+            writer.write(chainKey.key)
+            writer.write(erasing: signingKey.rawRepresentation)
+            writer.write(bigEndian: createdAt)
+            writer.write(bigEndian: UInt64(messagesSent))
+        }
+    }
+
+    public init(serialized: SecretBytes) throws(DecodeError) {
+        self = try serialized.withUnsafeBytes { buffer throws(DecodeError) in
+            var reader = SecretReader(buffer)
+            let version = try reader.readByte()
+            guard version == Self.stateEncodingVersion else { throw .unsupportedVersion(version) }
+            let distributionId = try reader.readBytes(16)
+            let chainId = try reader.readUInt32()
+            let iteration = try reader.readUInt32()
+            let chainKey = try reader.readSecret(32)
+            guard let signingKey = try reader.withSecretField(32, { try? Curve25519.Signing.PrivateKey(rawRepresentation: $0) })
+            else { throw .invalidField("signing key") }
+            let createdAt = try reader.readUInt64()
+            guard let messagesSent = Int(exactly: try reader.readUInt64()) else { throw .invalidField("messages sent") }
+            try reader.requireEnd()
+            var state = SenderKeyState(
+                distributionId: distributionId, createdAt: createdAt, chainId: chainId, chainKey: chainKey,
+                signingKey: signingKey, iteration: iteration)
+            state.messagesSent = messagesSent
+            return state
+        }
+    }
+}

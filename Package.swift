@@ -67,6 +67,13 @@ let package = Package(
         ),
         // Seeded randomness, hex and the vectors folder, shared by the test targets.
         .target(name: "SecureChatTestSupport", path: "Tests/SecureChatTestSupport", swiftSettings: strictSettings),
+        // Decoder fuzzing: libFuzzer with scripts/fuzz, corpus replay in a normal build.
+        .executableTarget(
+            name: "DecoderFuzzer",
+            dependencies: ["SecureChatProtocol", "SecureChatKeys"],
+            path: "Fuzz/DecoderFuzzer",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SecureChatKeysTests",
             dependencies: ["SecureChatKeys", "SecureChatTestSupport", .product(name: "Crypto", package: "swift-crypto")],

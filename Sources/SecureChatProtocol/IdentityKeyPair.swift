@@ -90,8 +90,7 @@ public struct SignedPreKeyPair: Sendable {
     package let privateKey: Curve25519.KeyAgreement.PrivateKey
 
     init(id: UInt32, createdAt: UInt64, privateKey: Curve25519.KeyAgreement.PrivateKey, signedBy identity: IdentityKeyPair) {
-        // swift-crypto produces canonical, full-order public keys for clamped scalars.
-        let publicKey = try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
+        let publicKey = X25519PublicKey(publicKeyOf: privateKey)
         let signature = identity.signature(
             for: SignedPreKeyPublic.signedBytes(id: id, publicKey: publicKey, createdAt: createdAt))
         self.publicPart = SignedPreKeyPublic(id: id, publicKey: publicKey, createdAt: createdAt, signature: signature)
@@ -124,8 +123,7 @@ public struct OneTimePreKeyPair: Sendable {
     }
 
     package init(id: UInt32, privateKey: Curve25519.KeyAgreement.PrivateKey) {
-        let publicKey = try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
-        self.publicPart = OneTimePreKeyPublic(id: id, publicKey: publicKey)
+        self.publicPart = OneTimePreKeyPublic(id: id, publicKey: X25519PublicKey(publicKeyOf: privateKey))
         self.privateKey = privateKey
     }
 

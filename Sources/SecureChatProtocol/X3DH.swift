@@ -58,8 +58,7 @@ public enum X3DH {
         }
         let agreement = deriveAgreement(
             outputs, initiator: identity.publicKey, responder: bundle.identityKey)
-        // The public key of a swift-crypto private key is canonical and of full order.
-        let ephemeralPublic = try! X25519PublicKey(rawRepresentation: ephemeralKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
+        let ephemeralPublic = X25519PublicKey(publicKeyOf: ephemeralKey)
         let initiation = X3DHInitiation(
             initiatorIdentityKey: identity.publicKey, ephemeralKey: ephemeralPublic,
             signedPreKeyId: bundle.signedPreKey.id, oneTimePreKeyId: bundle.oneTimePreKey?.id)

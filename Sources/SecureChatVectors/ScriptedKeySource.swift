@@ -30,7 +30,7 @@ final class ScriptedKeySource: RatchetKeySource, @unchecked Sendable {
         lock.withLock { handedOut.removeLast(handedOut.count - position) }
     }
 
-    /// Keys listed but never handed out (checking), or nil while none remain.
+    /// Keys listed but not handed out: after checking a transcript, anything but 0 means it lists keys never used.
     var unusedCount: Int { lock.withLock { scripted.count - handedOut.count } }
 
     func takeFailure() -> VectorError? { lock.withLock { defer { failure = nil }; return failure } }

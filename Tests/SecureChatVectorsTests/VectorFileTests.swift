@@ -80,7 +80,12 @@ struct VectorFileTests {
         #expect(error.description.hasPrefix("not valid JSON"))
         var text = String(decoding: data, as: UTF8.self)
         text = text.replacingOccurrences(of: "securechat-dr-vectors/1", with: "securechat-dr-vectors/9")
-        #expect(throws: VectorError.self) { _ = try VectorFile.check(Data(text.utf8)) }
+        // The seal goes first (the bytes changed); without it, the schema itself is named.
+        let sealed = try #require(throws: VectorError.self) { _ = try VectorFile.check(Data(text.utf8)) }
+        #expect(sealed.description.hasPrefix("sha256:"))
+        let unsealed = String(text[..<text.range(of: ",\n  \"sha256\"")!.lowerBound]) + "\n}\n"
+        let unknown = try #require(throws: VectorError.self) { _ = try VectorFile.check(Data(unsealed.utf8)) }
+        #expect(unknown.description == "unknown schema \"securechat-dr-vectors/9\"")
     }
 
     // MARK: Mutation helpers

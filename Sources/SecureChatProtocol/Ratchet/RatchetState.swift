@@ -33,7 +33,7 @@ public struct RatchetState: Sendable {
     public let associatedData: [UInt8]
     var rootKey: RootKey
     var sendingRatchetKey: Curve25519.KeyAgreement.PrivateKey {
-        didSet { sendingRatchetPublicKey = Self.publicKey(of: sendingRatchetKey) }
+        didSet { sendingRatchetPublicKey = X25519PublicKey(publicKeyOf: sendingRatchetKey) }
     }
     /// DHs's public key, kept because every header carries it.
     public private(set) var sendingRatchetPublicKey: X25519PublicKey
@@ -84,7 +84,7 @@ public struct RatchetState: Sendable {
         self.associatedData = associatedData
         self.rootKey = rootKey
         self.sendingRatchetKey = sendingRatchetKey
-        self.sendingRatchetPublicKey = Self.publicKey(of: sendingRatchetKey)
+        self.sendingRatchetPublicKey = X25519PublicKey(publicKeyOf: sendingRatchetKey)
         self.receivingRatchetKey = receivingRatchetKey
         self.sendingChain = sendingChain
         self.receivingChain = receivingChain
@@ -94,11 +94,6 @@ public struct RatchetState: Sendable {
     private static func checkInitialisation(sharedSecret: SecretBytes, associatedData: [UInt8]) {
         precondition(sharedSecret.count == 32, "the shared secret is 32 bytes")
         precondition(associatedData.count <= maxAssociatedDataLength, "associated data is at most 1024 bytes")
-    }
-
-    private static func publicKey(of privateKey: Curve25519.KeyAgreement.PrivateKey) -> X25519PublicKey {
-        // swift-crypto's public keys of generated or decoded private keys are canonical and full order.
-        try! X25519PublicKey(rawRepresentation: privateKey.publicKey.rawRepresentation)  // swiftlint:disable:this force_try
     }
 
     /// Whether this side has a sending chain (the responder has none until it receives).

@@ -21,8 +21,6 @@ struct SkippedMessageKeys: Sendable, Equatable {
 
     var count: Int { keys.count }
 
-    func contains(_ index: Index) -> Bool { keys[index] != nil }
-
     mutating func insert(_ key: MessageKey, at index: Index) {
         if keys.updateValue(key, forKey: index) == nil {
             order.append(index)

@@ -197,10 +197,7 @@ extension SenderKeyRecord {
             chains.append(chain)
         }
         try reader.requireEnd()
-        var record = SenderKeyRecord(
-            distributionId: distributionId, owner: owner, chains: chains)
-        record.chains = chains
-        return record
+        return SenderKeyRecord(distributionId: distributionId, owner: owner, chains: chains)
     }
 
     private init(distributionId: [UInt8], owner: ProtocolAddress, chains: [ReceiverChain]) {

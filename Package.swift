@@ -13,11 +13,21 @@ let package = Package(
     products: [
         .library(name: "SecureChatKeys", targets: ["SecureChatKeys"]),
         .library(name: "SecureChatProtocol", targets: ["SecureChatProtocol"]),
+        .library(name: "SecureChatAPI", targets: ["SecureChatAPI"]),
         .executable(name: "securechat-vectors", targets: ["securechat-vectors"]),
+        .executable(name: "securechat-server", targets: ["securechat-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Public keys, their encodings and signature checks. Holds no secrets; the server links only this.
@@ -54,6 +64,39 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Wire types shared by the server and the client: REST bodies, WebSocket frames, error codes.
+        .target(
+            name: "SecureChatAPI",
+            dependencies: ["SecureChatKeys"],
+            swiftSettings: strictSettings
+        ),
+        // The server. It links the public-key side only: it relays and stores ciphertext it cannot read.
+        .target(
+            name: "SecureChatServer",
+            dependencies: [
+                "SecureChatAPI",
+                "SecureChatKeys",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "securechat-server",
+            dependencies: [
+                "SecureChatServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "ProtocolBenchmarks",
             dependencies: [
@@ -86,6 +129,22 @@ let package = Package(
                 "SecureChatKeys",
                 "SecureChatTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SecureChatServerTests",
+            dependencies: [
+                "SecureChatServer",
+                "SecureChatAPI",
+                "SecureChatKeys",
+                // Tests act as real clients, so they make real keys and signatures.
+                "SecureChatProtocol",
+                "SecureChatTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,0 +1,124 @@
+public import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import NIOCore
+import ServiceLifecycle
+import SecureChatAPI
+import Foundation
+
+/// Builds the whole server from its configuration; `securechat-server` runs it, tests use it live.
+public func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let services = try await makeServices(configuration: configuration, logger: logger)
+    let router = buildRouter(services: services)
+    let sweeper = ExpirySweeper(services: services)
+    return Application(
+        router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: router,
+            configuration: .init(
+                http1: .init(idleTimeout: .seconds(120)),
+                ws: .init(
+                    maxFrameSize: APILimits.frameBytes, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5),
+                    validateUTF8: true))),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),
+        // Shut down in reverse: the sweeper stops, then the writer commits what it holds.
+        services: [services.writer, sweeper],
+        onServerRunning: { channel in
+            logger.info(
+                "securechat-server listening",
+                metadata: ["address": "\(channel.localAddress?.description ?? "?")", "data": "\(configuration.dataDirectory.path)"])
+        },
+        logger: logger)
+}
+
+func makeServices(configuration: ServerConfiguration, logger: Logger) async throws -> ChatServices {
+    try FileManager.default.createDirectory(
+        at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let store: any ChatStore
+    if let url = configuration.databaseURL {
+        _ = url
+        throw StoreSetupError.postgresNotAvailable
+    } else {
+        store = try SQLiteChatStore(path: configuration.sqlitePath.path)
+    }
+    let jwtKeys = try configuration.jwtKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_JWT_KEYS") }
+        ?? KeyRing.load(folder: configuration.jwtKeysDirectory)
+    let atRestKeys = try configuration.atRestKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_AT_REST_KEYS") }
+        ?? KeyRing.load(folder: configuration.atRestKeysDirectory)
+    let hub = DeliveryHub()
+    return ChatServices(
+        configuration: configuration,
+        store: store,
+        cipher: AtRestCipher(currentKeyId: atRestKeys.currentId, keys: atRestKeys.keys),
+        tokens: await AccessTokens(keys: jwtKeys, lifetime: configuration.accessTokenLifetime),
+        passwords: Passwords(cost: configuration.bcryptCost),
+        hub: hub,
+        writer: MessageWriter(store: store, hub: hub, logger: logger),
+        attachments: try AttachmentFiles(directory: configuration.attachmentsDirectory),
+        joinAttempts: AttemptLimiter(limit: configuration.roomJoinAttemptsPerMinute),
+        loginAttempts: AttemptLimiter(limit: 10),
+        logger: logger)
+}
+
+/// Every route of the API under `/v1`, the WebSocket at `/v1/ws`, health checks, and the web client.
+func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
+    let router = Router(context: ChatRequestContext.self)
+    router.add(middleware: ErrorBodyMiddleware())
+    if let web = services.configuration.webDirectory {
+        router.add(middleware: FileMiddleware(web.path, searchForIndexHtml: true))
+    }
+    HealthController(services: services).addRoutes(to: router)
+    let v1 = router.group("v1")
+    AccountController(services: services).addPublicRoutes(to: v1)
+    v1.ws("ws") { _, _ in
+        .upgrade([:])
+    } onUpgrade: { inbound, outbound, context in
+        try await RealtimeSession(services: services, logger: context.logger).run(inbound: inbound, outbound: outbound)
+    }
+    let authenticated = v1.add(middleware: BearerAuthMiddleware(services: services)).group(context: AuthenticatedContext.self)
+    AccountController(services: services).addRoutes(to: authenticated)
+    DeviceController(services: services).addRoutes(to: authenticated)
+    RoomController(services: services).addRoutes(to: authenticated)
+    AttachmentController(services: services).addRoutes(to: authenticated)
+    return router
+}
+
+/// `GET /health`: the process answers. `GET /ready`: and its database does too.
+struct HealthController {
+    let services: ChatServices
+
+    func addRoutes(to router: Router<ChatRequestContext>) {
+        router.get("health") { _, _ in JSONBody(HealthStatus(status: "ok")) }
+        router.get("ready") { _, _ in
+            do {
+                try await services.store.ping()
+                return JSONBody(HealthStatus(status: "ready"))
+            } catch {
+                throw APIFailure(.serviceUnavailable, .unavailable, "the database is not reachable")
+            }
+        }
+    }
+}
+
+struct HealthStatus: Encodable, Sendable {
+    let status: String
+}
+
+/// Deletes expired messages, events, sessions and attachments every `sweepInterval`.
+struct ExpirySweeper: Service {
+    let services: ChatServices
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let removed = try await services.store.deleteExpired(now: services.nowMilliseconds)
+                    services.attachments.delete(removed)
+                } catch {
+                    services.logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(services.configuration.sweepInterval))
+            }
+        }
+    }
+}

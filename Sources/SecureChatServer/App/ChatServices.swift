@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import SecureChatAPI
+
+/// Everything the routes and sockets share: one value built at start-up, passed to each controller.
+struct ChatServices: Sendable {
+    let configuration: ServerConfiguration
+    let store: any ChatStore
+    let cipher: AtRestCipher
+    let tokens: AccessTokens
+    let passwords: Passwords
+    let hub: DeliveryHub
+    let writer: MessageWriter
+    let attachments: AttachmentFiles
+    let joinAttempts: AttemptLimiter
+    let loginAttempts: AttemptLimiter
+    let logger: Logger
+
+    /// The clock, truncated to whole milliseconds, the API's resolution.
+    var now: Date { Date(milliseconds: nowMilliseconds) }
+    var nowMilliseconds: Milliseconds { Milliseconds((configuration.clock().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    /// Checks an access token and that its session is still live (logout and password changes end it).
+    func authenticate(token: String) async throws -> AuthenticatedUser {
+        let claims: AccessTokenClaims
+        do {
+            claims = try await tokens.verify(token, now: now)
+        } catch .expired {
+            throw APIFailure(.unauthorized, .tokenExpired, "the access token has expired; refresh it")
+        } catch {
+            throw APIFailure.unauthorized
+        }
+        guard try await store.isSessionActive(id: claims.sid, now: nowMilliseconds) else {
+            throw APIFailure(.unauthorized, .unauthorized, "this session has ended; log in again")
+        }
+        return AuthenticatedUser(userId: claims.sub.value, sessionId: claims.sid)
+    }
+}
+
+/// Who made a request, once their token has been checked.
+struct AuthenticatedUser: Sendable, Equatable {
+    let userId: String
+    let sessionId: String
+}
+
+extension Date {
+    init(milliseconds: Milliseconds) { self.init(timeIntervalSince1970: Double(milliseconds) / 1000) }
+}

@@ -1,0 +1,97 @@
+import Crypto
+import Foundation
+
+/// A set of named 256-bit keys, the newest of which is current: JWT signing keys and at-rest keys.
+///
+/// Keys come from an environment variable (`id:base64,id:base64…`, the first is current) or from a
+/// folder of `<id>.key` files (base64, one key each, the greatest id is current). A missing folder
+/// is created with one fresh key. Files and folder must not be readable by anyone but the owner:
+/// the server refuses to start otherwise, as ssh does.
+struct KeyRing: Sendable {
+    enum Failure: Error, CustomStringConvertible {
+        case insecurePermissions(path: String, mode: Int)
+        case malformedKey(source: String)
+        case empty(source: String)
+
+        var description: String {
+            switch self {
+            case .insecurePermissions(let path, let mode):
+                "\(path) is accessible to others (mode \(String(mode, radix: 8))); run chmod 600 on key files and 700 on their folder"
+            case .malformedKey(let source): "\(source) does not hold a base64 256-bit key"
+            case .empty(let source): "\(source) holds no key"
+            }
+        }
+    }
+
+    let currentId: String
+    let keys: [String: SymmetricKey]
+
+    var current: SymmetricKey {
+        // `currentId` is always a member: both initialisers guarantee it.
+        keys[currentId]!
+    }
+
+    init(currentId: String, keys: [String: SymmetricKey]) {
+        self.currentId = currentId
+        self.keys = keys
+    }
+
+    /// `id:base64,id:base64`; the first key is current.
+    static func fromEnvironment(_ value: String, name: String) throws -> KeyRing {
+        var keys: [String: SymmetricKey] = [:]
+        var first: String?
+        for entry in value.split(separator: ",") {
+            let parts = entry.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let bytes = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+                bytes.count == 32
+            else { throw Failure.malformedKey(source: name) }
+            let id = String(parts[0]).trimmingCharacters(in: .whitespaces)
+            keys[id] = SymmetricKey(data: bytes)
+            if first == nil { first = id }
+        }
+        guard let first else { throw Failure.empty(source: name) }
+        return KeyRing(currentId: first, keys: keys)
+    }
+
+    /// Loads every `<id>.key` in `folder`, creating the folder and a first key if needed.
+    static func load(folder: URL) throws -> KeyRing {
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: folder.path) {
+            try manager.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try addKey(folder: folder)
+        }
+        try checkPrivate(folder.path)
+        var keys: [String: SymmetricKey] = [:]
+        for name in try manager.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".key") {
+            let path = folder.appendingPathComponent(name).path
+            try checkPrivate(path)
+            let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let bytes = Data(base64Encoded: text), bytes.count == 32 else { throw Failure.malformedKey(source: path) }
+            keys[String(name.dropLast(4))] = SymmetricKey(data: bytes)
+        }
+        guard let currentId = keys.keys.max() else { throw Failure.empty(source: folder.path) }
+        return KeyRing(currentId: currentId, keys: keys)
+    }
+
+    /// Writes a new random key whose id sorts after every existing one, readable by the owner only.
+    @discardableResult
+    static func addKey(folder: URL, now: Date = Date()) throws -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss"
+        let id = "k\(formatter.string(from: now))-\(Identifiers.random(bits: 20))"
+        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let path = folder.appendingPathComponent("\(id).key").path
+        guard FileManager.default.createFile(
+            atPath: path, contents: Data(key.base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
+        else { throw CocoaError(.fileWriteUnknown) }
+        return id
+    }
+
+    private static func checkPrivate(_ path: String) throws {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        guard mode & 0o077 == 0 else { throw Failure.insecurePermissions(path: path, mode: mode) }
+    }
+}

@@ -1,0 +1,127 @@
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import SecureChatAPI
+
+/// Commits sends and acknowledgements in batches: one transaction, hence one fsync, for everything
+/// that arrived while the previous transaction was being committed ("group commit").
+///
+/// A sender's `accepted` is written only after its batch is durable, and batches are committed in
+/// arrival order, so each connection's sends keep their order. After each commit the deliveries go
+/// to ``DeliveryHub`` for the devices that are connected. On graceful shutdown the writer commits
+/// what it holds before it returns.
+final class MessageWriter: Service, Sendable {
+    typealias Completion = @Sendable (Result<SendOutcome, any Error>) -> Void
+
+    private struct Job {
+        var send: PendingSend
+        var completion: Completion
+    }
+
+    private struct State {
+        var jobs: [Job] = []
+        var acks: [Int64: Int64] = [:]
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var stopping = false
+    }
+
+    private let store: any ChatStore
+    private let hub: DeliveryHub
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    /// The most sends committed in one transaction: bounds the transaction's time and memory.
+    static let maximumBatch = 1024
+
+    init(store: any ChatStore, hub: DeliveryHub, logger: Logger) {
+        self.store = store
+        self.hub = hub
+        self.logger = logger
+    }
+
+    /// Queues a send; `completion` runs once it is durable or refused, in queue order.
+    func enqueue(_ send: PendingSend, completion: @escaping Completion) {
+        let refused = state.withLockedValue { state -> Bool in
+            if state.stopping { return true }
+            state.jobs.append(Job(send: send, completion: completion))
+            return false
+        }
+        if refused {
+            completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "the server is shutting down; send again")))
+            return
+        }
+        wake()
+    }
+
+    /// Queues an acknowledgement; several for one device collapse into the highest.
+    func acknowledge(deviceKey: Int64, upTo seq: Int64) {
+        state.withLockedValue { state in
+            state.acks[deviceKey] = max(state.acks[deviceKey] ?? 0, seq)
+        }
+        wake()
+    }
+
+    private func wake() {
+        let continuation = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            defer { state.wakeUp = nil }
+            return state.wakeUp
+        }
+        continuation?.resume()
+    }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            while true {
+                let (jobs, acks, stopping) = await nextBatch()
+                if jobs.isEmpty && acks.isEmpty {
+                    if stopping { return }
+                    continue
+                }
+                await commit(jobs, acks: acks)
+            }
+        } onGracefulShutdown: {
+            self.state.withLockedValue { $0.stopping = true }
+            self.wake()
+        }
+    }
+
+    private func nextBatch() async -> ([Job], [Int64: Int64], Bool) {
+        while true {
+            let taken = state.withLockedValue { state -> ([Job], [Int64: Int64], Bool)? in
+                if state.jobs.isEmpty && state.acks.isEmpty && !state.stopping { return nil }
+                let count = min(state.jobs.count, Self.maximumBatch)
+                let jobs = Array(state.jobs.prefix(count))
+                state.jobs.removeFirst(count)
+                let acks = state.acks
+                state.acks = [:]
+                return (jobs, acks, state.stopping)
+            }
+            if let taken { return taken }
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLockedValue { state -> Bool in
+                    if !state.jobs.isEmpty || !state.acks.isEmpty || state.stopping { return true }
+                    state.wakeUp = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func commit(_ jobs: [Job], acks: [Int64: Int64]) async {
+        do {
+            let outcomes = try await store.append(jobs.map(\.send), acknowledging: acks)
+            for (job, outcome) in zip(jobs, outcomes) { job.completion(.success(outcome)) }
+            var deliveries: [InboxEntry] = []
+            for case .accepted(_, _, _, let entries) in outcomes { deliveries += entries }
+            if !deliveries.isEmpty { hub.deliver(deliveries) }
+        } catch {
+            // Nothing of the batch is stored: each sender hears so and retries with the same id.
+            logger.error("message batch failed to commit", metadata: ["error": "\(error)", "sends": "\(jobs.count)"])
+            // Acknowledgements are only clean-up: keep them for the next batch.
+            state.withLockedValue { state in
+                state.acks.merge(acks) { max($0, $1) }
+            }
+            for job in jobs { job.completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again"))) }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import GRDB
+import SecureChatAPI
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, so that a committed
+/// transaction survives a power cut, not only a crash of the process.
+final class SQLiteChatStore: ChatStore {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
+    init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        // Readers never see half a transaction; the writer is one connection anyway.
+        configuration.maximumReaderCount = 4
+        pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets synchronous = NORMAL when it enables WAL; durability needs FULL, set after opening
+        // and checked, since a silent NORMAL would lose acknowledged messages on power loss.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            let level = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            guard level == 2 else { throw StoreSetupError.synchronousNotFull(level ?? -1) }
+        }
+        try SQLiteSchema.makeMigrator().migrate(pool)
+    }
+
+    func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: Accounts
+
+    func createUser(_ user: UserRecord) async throws {
+        try await pool.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE username = ?", arguments: [user.username]) != nil {
+                throw APIFailure(.conflict, .usernameTaken, "this username is taken")
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO users (id, username, password_hash, display_name, status_text, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [user.id, user.username, user.passwordHash, user.displayName, user.statusText, user.createdAt])
+        }
+    }
+
+    func user(id: String) async throws -> UserRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.userRecord)
+        }
+    }
+
+    func user(username: String) async throws -> UserRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map(Self.userRecord)
+        }
+    }
+
+    private static func userRecord(_ row: Row) -> UserRecord {
+        UserRecord(
+            id: row["id"], username: row["username"], passwordHash: row["password_hash"],
+            displayName: row["display_name"], statusText: row["status_text"],
+            avatarAttachmentId: row["avatar_attachment_id"], createdAt: row["created_at"])
+    }
+
+    func updatePasswordHash(userId: String, hash: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE id = ?", arguments: [hash, userId])
+        }
+    }
+
+    func updateProfile(userId: String, displayName: String, statusText: String, avatarAttachmentId: String?) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE users SET display_name = ?, status_text = ?, avatar_attachment_id = ? WHERE id = ?",
+                arguments: [displayName, statusText, avatarAttachmentId, userId])
+        }
+    }
+
+    func deleteUser(id: String, now: Milliseconds) async throws -> (attachmentIds: [String], deliveries: [InboxEntry]) {
+        try await pool.write { db in
+            var deliveries: [InboxEntry] = []
+            let roomIds = try Int64.fetchAll(db, sql: "SELECT room_id FROM memberships WHERE user_id = ?", arguments: [id])
+            for roomId in roomIds {
+                deliveries += try Self.removeMember(db, roomId: roomId, userId: id, actorId: id, change: .left, ban: false, now: now)
+            }
+            let attachmentIds = try String.fetchAll(
+                db, sql: "SELECT id FROM attachments WHERE uploader_user_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
+            return (attachmentIds, deliveries)
+        }
+    }
+
+    func shareARoom(_ userA: String, _ userB: String) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id
+                    WHERE a.user_id = ? AND b.user_id = ? LIMIT 1
+                    """,
+                arguments: [userA, userB]) != nil
+        }
+    }
+
+    // MARK: Sessions
+
+    func createSession(id: String, userId: String, tokenHash: [UInt8], now: Milliseconds, expiresAt: Milliseconds) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, userId, Data(tokenHash), now, expiresAt])
+        }
+    }
+
+    func rotateRefreshToken(oldHash: [UInt8], newHash: [UInt8], now: Milliseconds, newExpiresAt: Milliseconds) async throws
+        -> RefreshOutcome
+    {
+        try await pool.write { db in
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?",
+                arguments: [Data(oldHash)])
+            {
+                let sessionId: String = row["id"]
+                if (row["revoked_at"] as Int64?) != nil { return .unknown }
+                let expiresAt: Int64 = row["expires_at"]
+                if expiresAt <= now { return .expired }
+                try db.execute(
+                    sql: "INSERT INTO used_refresh_tokens (token_hash, session_id) VALUES (?, ?)",
+                    arguments: [Data(oldHash), sessionId])
+                try db.execute(
+                    sql: "UPDATE sessions SET token_hash = ?, expires_at = ? WHERE id = ?",
+                    arguments: [Data(newHash), newExpiresAt, sessionId])
+                return .rotated(SessionRecord(id: sessionId, userId: row["user_id"], expiresAt: newExpiresAt))
+            }
+            if let sessionId = try String.fetchOne(
+                db, sql: "SELECT session_id FROM used_refresh_tokens WHERE token_hash = ?", arguments: [Data(oldHash)])
+            {
+                try db.execute(
+                    sql: "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, sessionId])
+                return .reused
+            }
+            return .unknown
+        }
+    }
+
+    func revokeSession(id: String, now: Milliseconds) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, id])
+        }
+    }
+
+    func revokeSessions(userId: String, except keptSessionId: String?, now: Milliseconds) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
+                arguments: [now, userId, keptSessionId])
+        }
+    }
+
+    func isSessionActive(id: String, now: Milliseconds) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?", arguments: [id, now])
+                != nil
+        }
+    }
+}
+
+enum StoreSetupError: Error, CustomStringConvertible {
+    case synchronousNotFull(Int)
+    case unsupportedDatabaseURL(String)
+    case postgresNotAvailable
+
+    var description: String {
+        switch self {
+        case .synchronousNotFull(let level): "SQLite refused PRAGMA synchronous = FULL (level \(level))"
+        case .unsupportedDatabaseURL(let scheme): "unsupported database URL scheme \"\(scheme)\" (use postgres://)"
+        case .postgresNotAvailable: "this build does not include the PostgreSQL store yet; omit --database-url to use SQLite"
+        }
+    }
+}
+
+extension Data {
+    var bytes: [UInt8] { [UInt8](self) }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SecureChatAPI
+import Testing
+
+@testable import SecureChatServer
+
+/// A clock tests can move, to expire tokens and messages without waiting.
+final class ManualClock: Sendable {
+    private let current: NIOLockedValueBox<Date>
+    init(_ start: Date = Date()) { current = NIOLockedValueBox(start) }
+    var now: Date { current.withLockedValue { $0 } }
+    func advance(by seconds: TimeInterval) { current.withLockedValue { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// A live server on a loopback port with its own data folder, and a JSON client for it.
+struct TestServer {
+    let client: any TestClientProtocol
+    let clock: ManualClock
+    let dataDirectory: URL
+
+    var port: Int { client.port ?? 0 }
+
+    /// Runs `body` against a fresh server; `configure` adjusts the configuration first.
+    static func withLive<Value>(
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: @Sendable (TestServer) async throws -> Value
+    ) async throws -> Value {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clock = ManualClock()
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = directory
+        configuration.port = 0
+        configuration.bcryptCost = 4
+        configuration.sweepInterval = 3600
+        configuration.clock = { clock.now }
+        configure(&configuration)
+        var logger = Logger(label: "securechat-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["SECURECHAT_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        return try await app.test(.live) { client in
+            try await body(TestServer(client: client, clock: clock, dataDirectory: directory))
+        }
+    }
+
+    /// Sends a JSON request (or a raw body) and returns the status and body.
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: (any Encodable)? = nil, raw: ByteBuffer? = nil,
+        headers extra: HTTPFields = [:]
+    ) async throws -> (status: HTTPResponse.Status, body: Data) {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        var body = raw
+        if let json {
+            body = ByteBuffer(bytes: try APIJSON.makeEncoder().encode(json))
+            headers[.contentType] = "application/json"
+        }
+        return try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
+            (response.status, Data(buffer: response.body))
+        }
+    }
+
+    /// Like ``request`` but decodes a success body, failing the test on an error status.
+    func call<Response: Decodable>(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: (any Encodable)? = nil, as type: Response.Type,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> Response {
+        let (status, body) = try await request(method, path, token: token, json: json)
+        #expect((200..<300).contains(status.code), "\(method) \(path) → \(status.code) \(String(decoding: body, as: UTF8.self))", sourceLocation: sourceLocation)
+        return try APIJSON.makeDecoder().decode(Response.self, from: body)
+    }
+
+    /// Expects an error answer with this status and code.
+    func expectError(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: (any Encodable)? = nil, raw: ByteBuffer? = nil,
+        headers: HTTPFields = [:], status: HTTPResponse.Status, code: APIErrorCode, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let (actual, body) = try await request(method, path, token: token, json: json, raw: raw, headers: headers)
+        #expect(actual == status, "\(method) \(path): \(String(decoding: body, as: UTF8.self))", sourceLocation: sourceLocation)
+        let error = try? APIJSON.makeDecoder().decode(APIErrorBody.self, from: body)
+        #expect(error?.error.code == code, "\(method) \(path): \(String(decoding: body, as: UTF8.self))", sourceLocation: sourceLocation)
+    }
+}

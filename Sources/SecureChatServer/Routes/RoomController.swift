@@ -216,10 +216,16 @@ struct RoomController {
         return trimmed
     }
 
+    /// A body that may be absent (or empty); when present it must be valid.
     static func optionalBody<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws -> Body? {
-        if let length = request.headers[.contentLength], length == "0" { return nil }
-        if request.headers[.contentLength] == nil && request.headers[.transferEncoding] == nil { return nil }
-        return try await APIRequestDecoding.decode(type, from: request)
+        var request = request
+        let buffer = try await request.collectBody(upTo: APILimits.jsonBodyBytes)
+        guard buffer.readableBytes > 0 else { return nil }
+        do {
+            return try APIJSON.makeDecoder().decode(Body.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            throw APIFailure(.badRequest, .invalidJSON, "invalid request body: \(APIRequestDecoding.describe(error))")
+        }
     }
 
     static func response(_ room: RoomRecord, role: RoomRole, memberCount: Int) -> RoomResponse {

@@ -49,12 +49,31 @@ struct TestServer {
         }
     }
 
-    /// Sends a JSON request (or a raw body) and returns the status and body.
     @discardableResult
     func request(
         _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: (any Encodable)? = nil, raw: ByteBuffer? = nil,
         headers extra: HTTPFields = [:]
     ) async throws -> (status: HTTPResponse.Status, body: Data) {
+        let (headers, body) = try Self.prepare(token: token, json: json, raw: raw, headers: extra)
+        return try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
+            (response.status, Data(buffer: response.body))
+        }
+    }
+}
+
+/// Anything tests send API requests to: the in-process live server or the real binary.
+protocol APITransport: Sendable {
+    var port: Int { get }
+    /// Sends a JSON request (or a raw body) and returns the status and body.
+    func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String?, json: (any Encodable)?, raw: ByteBuffer?, headers: HTTPFields
+    ) async throws -> (status: HTTPResponse.Status, body: Data)
+}
+
+extension TestServer: APITransport {}
+
+extension APITransport {
+    static func prepare(token: String?, json: (any Encodable)?, raw: ByteBuffer?, headers extra: HTTPFields) throws -> (HTTPFields, ByteBuffer?) {
         var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
         var body = raw
@@ -62,9 +81,14 @@ struct TestServer {
             body = ByteBuffer(bytes: try APIJSON.makeEncoder().encode(json))
             headers[.contentType] = "application/json"
         }
-        return try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
-            (response.status, Data(buffer: response.body))
-        }
+        return (headers, body)
+    }
+
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: (any Encodable)? = nil
+    ) async throws -> (status: HTTPResponse.Status, body: Data) {
+        try await request(method, path, token: token, json: json, raw: nil, headers: [:])
     }
 
     /// Like ``request`` but decodes a success body, failing the test on an error status.

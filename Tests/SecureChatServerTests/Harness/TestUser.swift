@@ -18,7 +18,7 @@ struct TestUser: Sendable {
 
     /// Registers and logs in `username`, then registers a device with `oneTimePreKeys` keys.
     static func make(
-        _ username: String, on server: TestServer, oneTimePreKeys: Int = 20, password: String = "correct horse battery staple"
+        _ username: String, on server: some APITransport, oneTimePreKeys: Int = 20, password: String = "correct horse battery staple"
     ) async throws -> TestUser {
         _ = try await server.call(.post, "/v1/accounts", json: RegisterRequest(username: username, password: password), as: AccountResponse.self)
         let tokens = try await server.call(.post, "/v1/sessions", json: LoginRequest(username: username, password: password), as: TokenResponse.self)

@@ -7,9 +7,9 @@ import Testing
 
 @Suite("Accounts and sessions")
 struct AccountTests {
-    @Test("registration checks usernames and passwords, and a username is taken once")
-    func registrationRules() async throws {
-        try await TestServer.withLive { server in
+    @Test("registration checks usernames and passwords, and a username is taken once", arguments: TestDatabase.available)
+    func registrationRules(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let good = "correct horse battery staple"
             for bad in ["ab", "with space", "_underscorefirst", String(repeating: "a", count: 33), "émile", ""] {
                 try await server.expectError(
@@ -30,9 +30,9 @@ struct AccountTests {
         }
     }
 
-    @Test("malformed bodies get precise 4xx answers, never a 500")
-    func malformedBodies() async throws {
-        try await TestServer.withLive { server in
+    @Test("malformed bodies get precise 4xx answers, never a 500", arguments: TestDatabase.available)
+    func malformedBodies(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             try await server.expectError(.post, "/v1/accounts", raw: .init(string: "{"), status: .badRequest, code: .invalidJSON)
             try await server.expectError(.post, "/v1/accounts", raw: .init(string: #"{"username": 5, "password": "x"}"#), status: .badRequest, code: .invalidJSON)
             try await server.expectError(.post, "/v1/accounts", raw: .init(string: #"{"username": "bob"}"#), status: .badRequest, code: .invalidJSON)
@@ -46,9 +46,9 @@ struct AccountTests {
         }
     }
 
-    @Test("login: wrong passwords and unknown users get the same answer; success gives working tokens")
-    func login() async throws {
-        try await TestServer.withLive { server in
+    @Test("login: wrong passwords and unknown users get the same answer; success gives working tokens", arguments: TestDatabase.available)
+    func login(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             try await server.expectError(
                 .post, "/v1/sessions", json: LoginRequest(username: "alice", password: "wrong password!"), status: .unauthorized,
@@ -61,9 +61,9 @@ struct AccountTests {
         }
     }
 
-    @Test("repeated failed logins are throttled with Retry-After")
-    func loginThrottle() async throws {
-        try await TestServer.withLive { server in
+    @Test("repeated failed logins are throttled with Retry-After", arguments: TestDatabase.available)
+    func loginThrottle(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             _ = try await TestUser.make("alice", on: server)
             for _ in 0..<10 {
                 try await server.expectError(
@@ -80,9 +80,9 @@ struct AccountTests {
         }
     }
 
-    @Test("access tokens: alg none, another algorithm, an unknown kid, a forged signature and expiry are all refused")
-    func tokenPinning() async throws {
-        try await TestServer.withLive { server in
+    @Test("access tokens: alg none, another algorithm, an unknown kid, a forged signature and expiry are all refused", arguments: TestDatabase.available)
+    func tokenPinning(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let parts = alice.accessToken.split(separator: ".").map(String.init)
             let header = try JSONSerialization.jsonObject(with: Self.base64URLDecode(parts[0])) as! [String: String]
@@ -122,9 +122,9 @@ struct AccountTests {
         }
     }
 
-    @Test("refresh tokens rotate; presenting a used one ends the whole session")
-    func refreshRotation() async throws {
-        try await TestServer.withLive { server in
+    @Test("refresh tokens rotate; presenting a used one ends the whole session", arguments: TestDatabase.available)
+    func refreshRotation(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let first = try await server.call(
                 .post, "/v1/sessions/refresh", json: RefreshRequest(refreshToken: alice.refreshToken), as: TokenResponse.self)
@@ -143,9 +143,9 @@ struct AccountTests {
         }
     }
 
-    @Test("logout ends the session; a password change ends the others; deletion removes the account")
-    func sessionEnds() async throws {
-        try await TestServer.withLive { server in
+    @Test("logout ends the session; a password change ends the others; deletion removes the account", arguments: TestDatabase.available)
+    func sessionEnds(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let second = try await server.call(
                 .post, "/v1/sessions", json: LoginRequest(username: "alice", password: alice.password), as: TokenResponse.self)

@@ -11,9 +11,9 @@ struct AttachmentTests {
         ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) })
     }
 
-    @Test("an upload for a room is readable by its members only, byte for byte")
-    func roomAttachment() async throws {
-        try await TestServer.withLive { server in
+    @Test("an upload for a room is readable by its members only, byte for byte", arguments: TestDatabase.available)
+    func roomAttachment(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let eve = try await TestUser.make("eve", on: server)
@@ -38,9 +38,9 @@ struct AttachmentTests {
         }
     }
 
-    @Test("size limit, quota and unknown recipients are refused before anything is kept")
-    func limits() async throws {
-        try await TestServer.withLive(configure: {
+    @Test("size limit, quota and unknown recipients are refused before anything is kept", arguments: TestDatabase.available)
+    func limits(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database, configure: {
             $0.attachmentMaxBytes = 1000
             $0.attachmentQuotaBytes = 1500
         }) { server in
@@ -61,9 +61,9 @@ struct AttachmentTests {
         }
     }
 
-    @Test("a direct attachment is readable by the named recipients, and goes when the message that points at it expires")
-    func directAttachmentExpiry() async throws {
-        try await TestServer.withLive(configure: {
+    @Test("a direct attachment is readable by the named recipients, and goes when the message that points at it expires", arguments: TestDatabase.available)
+    func directAttachmentExpiry(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database, configure: {
             $0.sweepInterval = 0.1
             $0.messageRetention = 3600
             $0.accessTokenLifetime = 7200

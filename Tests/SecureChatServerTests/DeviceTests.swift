@@ -8,9 +8,9 @@ import Testing
 
 @Suite("Devices and prekeys")
 struct DeviceTests {
-    @Test("a bundle whose signature or keys do not verify is refused at upload, every byte of the signed prekey checked")
-    func uploadVerification() async throws {
-        try await TestServer.withLive { server in
+    @Test("a bundle whose signature or keys do not verify is refused at upload, every byte of the signed prekey checked", arguments: TestDatabase.available)
+    func uploadVerification(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server, oneTimePreKeys: 0)
             let registration = alice.deviceRegistration(oneTimePreKeys: 1)
             // Every single-byte change of the signed prekey encoding is refused.
@@ -52,9 +52,9 @@ struct DeviceTests {
         }
     }
 
-    @Test("claimed bundles verify on the client, and each one-time prekey is handed out once under 24 concurrent claims")
-    func concurrentClaims() async throws {
-        try await TestServer.withLive { server in
+    @Test("claimed bundles verify on the client, and each one-time prekey is handed out once under 24 concurrent claims", arguments: TestDatabase.available)
+    func concurrentClaims(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server, oneTimePreKeys: 10)
             let bob = try await TestUser.make("bob", on: server)
             let claims = try await withThrowingTaskGroup(of: BundleResponse.self) { group in
@@ -83,9 +83,9 @@ struct DeviceTests {
         }
     }
 
-    @Test("a device is told over its socket when its one-time prekeys run low, and can upload more")
-    func lowSupply() async throws {
-        try await TestServer.withLive { server in
+    @Test("a device is told over its socket when its one-time prekeys run low, and can upload more", arguments: TestDatabase.available)
+    func lowSupply(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server, oneTimePreKeys: APILimits.oneTimePreKeysLowWatermark)
             let bob = try await TestUser.make("bob", on: server)
             let socket = try await TestSocket.connect(alice, port: server.port)
@@ -107,9 +107,9 @@ struct DeviceTests {
         }
     }
 
-    @Test("the signed prekey is replaced only with one the device's identity signed")
-    func signedPreKeyReplacement() async throws {
-        try await TestServer.withLive { server in
+    @Test("the signed prekey is replaced only with one the device's identity signed", arguments: TestDatabase.available)
+    func signedPreKeyReplacement(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let next = alice.signedPreKey(id: 2)
@@ -136,9 +136,9 @@ struct DeviceTests {
         }
     }
 
-    @Test("device ids are never reused after a device is removed")
-    func deviceIdsNotReused() async throws {
-        try await TestServer.withLive { server in
+    @Test("device ids are never reused after a device is removed", arguments: TestDatabase.available)
+    func deviceIdsNotReused(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let second = try await server.call(
                 .post, "/v1/devices", token: alice.accessToken, json: alice.deviceRegistration(oneTimePreKeys: 0), as: DeviceResponse.self)

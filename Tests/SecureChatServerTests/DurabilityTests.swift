@@ -25,11 +25,13 @@ private actor Tally {
 struct DurabilityTests {
     static let messageCount = 3000
 
-    @Test("kill -9 twice during sustained traffic: nothing acknowledged is lost, nothing is processed twice, order holds")
-    func killNine() async throws {
+    @Test(
+        "kill -9 twice during sustained traffic: nothing acknowledged is lost, nothing is processed twice, order holds",
+        arguments: TestDatabase.available)
+    func killNine(database: TestDatabase) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-kill-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = ServerProcess(dataDirectory: directory)
+        let server = try ServerProcess(dataDirectory: directory, database: database)
         try server.start()
         defer { server.stop(signal: SIGKILL) }
         let alice = try await TestUser.make("alice", on: server)
@@ -59,6 +61,8 @@ struct DurabilityTests {
         let firstDifference = zip(received, 0..<Self.messageCount).first { $0 != $1 }
         #expect(firstDifference == nil, "processed \(firstDifference.map { "\($0.0)" } ?? "") where \(firstDifference.map { "\($0.1)" } ?? "") was due")
         #expect(Set(await tally.accepted).isSubset(of: Set(received)))
+        server.stop(signal: SIGKILL)
+        await server.cleanUp()
     }
 
     /// Sends every message not yet accepted, in order, keeping 100 unanswered in flight so that a
@@ -95,11 +99,13 @@ struct DurabilityTests {
         try? await socket.send(.ack(.init(seq: await tally.lastSeq)))
     }
 
-    @Test("SIGTERM drains: sockets get a close frame, the process exits cleanly, and accepted messages survive")
-    func gracefulShutdown() async throws {
+    @Test(
+        "SIGTERM drains: sockets get a close frame, the process exits cleanly, and accepted messages survive",
+        arguments: TestDatabase.available)
+    func gracefulShutdown(database: TestDatabase) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-term-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = ServerProcess(dataDirectory: directory)
+        let server = try ServerProcess(dataDirectory: directory, database: database)
         try server.start()
         defer { server.stop(signal: SIGKILL) }
         let alice = try await TestUser.make("alice", on: server)
@@ -123,5 +129,7 @@ struct DurabilityTests {
         }
         #expect(texts == (0..<200).map { "\($0)" })
         await bobSocket.close()
+        server.stop(signal: SIGKILL)
+        await server.cleanUp()
     }
 }

@@ -31,9 +31,9 @@ struct RealtimeTests {
         .send(.init(id: id, recipients: [RecipientCiphertext(userId: user.userId, deviceId: user.deviceId, ciphertext: Data(text.utf8))]))
     }
 
-    @Test("the first frame must be a valid hello: otherwise an error frame and close 1008")
-    func helloRequired() async throws {
-        try await TestServer.withLive(configure: { $0.helloTimeout = 1 }) { server in
+    @Test("the first frame must be a valid hello: otherwise an error frame and close 1008", arguments: TestDatabase.available)
+    func helloRequired(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database, configure: { $0.helloTimeout = 1 }) { server in
             let alice = try await TestUser.make("alice", on: server)
             let cases: [(String, APIErrorCode)] = [
                 (#"{"type":"ack","seq":1}"#, .notAuthenticated),
@@ -55,9 +55,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("a pairwise message is accepted after it is stored and delivered at once to a connected device")
-    func pairwiseLive() async throws {
-        try await TestServer.withLive { server in
+    @Test("a pairwise message is accepted after it is stored and delivered at once to a connected device", arguments: TestDatabase.available)
+    func pairwiseLive(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let aliceSocket = try await TestSocket.connect(alice, port: server.port)
@@ -77,9 +77,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("offline delivery, resume after the last processed seq, and acknowledgement forgets messages")
-    func offlineAndResume() async throws {
-        try await TestServer.withLive { server in
+    @Test("offline delivery, resume after the last processed seq, and acknowledgement forgets messages", arguments: TestDatabase.available)
+    func offlineAndResume(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let aliceSocket = try await TestSocket.connect(alice, port: server.port)
@@ -110,9 +110,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("a retried send with the same id is stored once and answered with the first answer")
-    func deduplication() async throws {
-        try await TestServer.withLive { server in
+    @Test("a retried send with the same id is stored once and answered with the first answer", arguments: TestDatabase.available)
+    func deduplication(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let aliceSocket = try await TestSocket.connect(alice, port: server.port)
@@ -134,9 +134,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("per-sender order holds for 2,000 pipelined sends, live and from storage")
-    func ordering() async throws {
-        try await TestServer.withLive { server in
+    @Test("per-sender order holds for 2,000 pipelined sends, live and from storage", arguments: TestDatabase.available)
+    func ordering(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let aliceSocket = try await TestSocket.connect(alice, port: server.port)
@@ -164,9 +164,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("bad frames get an error frame naming the problem and the socket stays usable")
-    func badFrames() async throws {
-        try await TestServer.withLive { server in
+    @Test("bad frames get an error frame naming the problem and the socket stays usable", arguments: TestDatabase.available)
+    func badFrames(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let socket = try await TestSocket.connect(alice, port: server.port)
@@ -198,9 +198,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("a second connection of the same device replaces the first")
-    func replacedConnection() async throws {
-        try await TestServer.withLive { server in
+    @Test("a second connection of the same device replaces the first", arguments: TestDatabase.available)
+    func replacedConnection(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let first = try await TestSocket.connect(alice, port: server.port)
             let second = try await TestSocket.connect(alice, port: server.port)
@@ -210,9 +210,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("logout closes the session's sockets")
-    func logoutCloses() async throws {
-        try await TestServer.withLive { server in
+    @Test("logout closes the session's sockets", arguments: TestDatabase.available)
+    func logoutCloses(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let socket = try await TestSocket.connect(alice, port: server.port)
             try await server.request(.delete, "/v1/sessions/current", token: alice.accessToken)
@@ -221,9 +221,9 @@ struct RealtimeTests {
         }
     }
 
-    @Test("ephemeral frames reach connected devices and are never stored")
-    func ephemeral() async throws {
-        try await TestServer.withLive { server in
+    @Test("ephemeral frames reach connected devices and are never stored", arguments: TestDatabase.available)
+    func ephemeral(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let aliceSocket = try await TestSocket.connect(alice, port: server.port)

@@ -21,9 +21,9 @@ struct RoomTests {
         _ = try await server.call(.post, "/v1/rooms/\(room.code)/join", token: user.accessToken, json: JoinRoomRequest(password: password), as: RoomResponse.self)
     }
 
-    @Test("a password room: preview for outsiders, wrong passwords refused then throttled per room and client")
-    func passwordJoin() async throws {
-        try await TestServer.withLive { server in
+    @Test("a password room: preview for outsiders, wrong passwords refused then throttled per room and client", arguments: TestDatabase.available)
+    func passwordJoin(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let room = try await Self.createRoom(server, alice, password: "open sesame")
@@ -53,9 +53,9 @@ struct RoomTests {
         }
     }
 
-    @Test("roles: admins remove members, only the owner removes admins, bans keep people out")
-    func roles() async throws {
-        try await TestServer.withLive { server in
+    @Test("roles: admins remove members, only the owner removes admins, bans keep people out", arguments: TestDatabase.available)
+    func roles(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let carol = try await TestUser.make("carol", on: server)
@@ -88,9 +88,9 @@ struct RoomTests {
         }
     }
 
-    @Test("room messages fan out to every member device but the sender's; events are stored for offline members")
-    func fanOutAndEvents() async throws {
-        try await TestServer.withLive { server in
+    @Test("room messages fan out to every member device but the sender's; events are stored for offline members", arguments: TestDatabase.available)
+    func fanOutAndEvents(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let carol = try await TestUser.make("carol", on: server)
@@ -129,9 +129,9 @@ struct RoomTests {
         }
     }
 
-    @Test("history pages newest first, from the reader's joining onward")
-    func history() async throws {
-        try await TestServer.withLive { server in
+    @Test("history pages newest first, from the reader's joining onward", arguments: TestDatabase.available)
+    func history(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let room = try await Self.createRoom(server, alice)
@@ -163,9 +163,9 @@ struct RoomTests {
         }
     }
 
-    @Test("expired messages are deleted, and with them what they pointed at")
-    func retention() async throws {
-        try await TestServer.withLive(configure: {
+    @Test("expired messages are deleted, and with them what they pointed at", arguments: TestDatabase.available)
+    func retention(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database, configure: {
             $0.sweepInterval = 0.1
             $0.accessTokenLifetime = 7200
         }) { server in

@@ -21,8 +21,9 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
                     maxFrameSize: APILimits.frameBytes, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5),
                     validateUTF8: true))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),
-        // Shut down in reverse: the sweeper stops, then the writer commits what it holds.
-        services: [services.writer, sweeper],
+        // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the
+        // database connections close.
+        services: [StoreLifecycle(store: services.store), services.writer, sweeper],
         onServerRunning: { channel in
             logger.info(
                 "securechat-server listening",
@@ -36,8 +37,7 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
         at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let store: any ChatStore
     if let url = configuration.databaseURL {
-        _ = url
-        throw StoreSetupError.postgresNotAvailable
+        store = try await PostgresChatStore.connect(url: url, logger: logger)
     } else {
         store = try SQLiteChatStore(path: configuration.sqlitePath.path)
     }
@@ -102,6 +102,16 @@ struct HealthController {
 
 struct HealthStatus: Encodable, Sendable {
     let status: String
+}
+
+/// Keeps the store open while the server runs and closes it last.
+struct StoreLifecycle: Service {
+    let store: any ChatStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.shutdown()
+    }
 }
 
 /// Deletes expired messages, events, sessions and attachments every `sweepInterval`.

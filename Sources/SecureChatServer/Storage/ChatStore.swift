@@ -76,4 +76,6 @@ protocol ChatStore: Sendable {
     func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload) throws -> SealedPayload) async throws -> Int
     /// Reachability, for `/ready`.
     func ping() async throws
+    /// Closes connections; the store is unusable afterwards.
+    func shutdown() async
 }

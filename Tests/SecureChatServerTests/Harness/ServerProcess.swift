@@ -18,15 +18,31 @@ final class ServerProcess: APITransport, @unchecked Sendable {
             .deletingLastPathComponent().appendingPathComponent(".build/debug/securechat-server")
     }
 
-    init(dataDirectory: URL) {
+    private let databaseArguments: [String]
+    private let schema: String?
+
+    init(dataDirectory: URL, database: TestDatabase = .sqlite) throws {
         self.dataDirectory = dataDirectory
+        if database == .postgres {
+            let isolated = try #require(TestDatabase.isolatedPostgresURL(), "no PostgreSQL server configured")
+            databaseArguments = ["--database-url", isolated.url]
+            schema = isolated.schema
+        } else {
+            databaseArguments = []
+            schema = nil
+        }
+    }
+
+    /// Drops the PostgreSQL schema the server used, if any.
+    func cleanUp() async {
+        if let schema { await TestDatabase.dropSchema(schema) }
     }
 
     /// Starts the server and waits until it says where it listens.
     func start(extraArguments: [String] = []) throws {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"] + extraArguments
+        process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"] + databaseArguments + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -28,6 +28,7 @@ struct TestServer {
 
     /// Runs `body` against a fresh server; `configure` adjusts the configuration first.
     static func withLive<Value>(
+        database: TestDatabase = .sqlite,
         configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> Value
     ) async throws -> Value {
@@ -40,12 +41,25 @@ struct TestServer {
         configuration.bcryptCost = 4
         configuration.sweepInterval = 3600
         configuration.clock = { clock.now }
+        var schema: String?
+        if database == .postgres {
+            let isolated = try #require(TestDatabase.isolatedPostgresURL(), "no PostgreSQL server configured")
+            configuration.databaseURL = isolated.url
+            schema = isolated.schema
+        }
         configure(&configuration)
         var logger = Logger(label: "securechat-test")
         logger.logLevel = ProcessInfo.processInfo.environment["SECURECHAT_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         let app = try await buildApplication(configuration: configuration, logger: logger)
-        return try await app.test(.live) { client in
-            try await body(TestServer(client: client, clock: clock, dataDirectory: directory))
+        do {
+            let value = try await app.test(.live) { client in
+                try await body(TestServer(client: client, clock: clock, dataDirectory: directory))
+            }
+            if let schema { await TestDatabase.dropSchema(schema) }
+            return value
+        } catch {
+            if let schema { await TestDatabase.dropSchema(schema) }
+            throw error
         }
     }
 

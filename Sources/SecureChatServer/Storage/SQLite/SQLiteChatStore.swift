@@ -25,6 +25,10 @@ final class SQLiteChatStore: ChatStore {
         try SQLiteSchema.makeMigrator().migrate(pool)
     }
 
+    func shutdown() async {
+        try? pool.close()
+    }
+
     func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
@@ -171,13 +175,11 @@ final class SQLiteChatStore: ChatStore {
 enum StoreSetupError: Error, CustomStringConvertible {
     case synchronousNotFull(Int)
     case unsupportedDatabaseURL(String)
-    case postgresNotAvailable
 
     var description: String {
         switch self {
         case .synchronousNotFull(let level): "SQLite refused PRAGMA synchronous = FULL (level \(level))"
         case .unsupportedDatabaseURL(let scheme): "unsupported database URL scheme \"\(scheme)\" (use postgres://)"
-        case .postgresNotAvailable: "this build does not include the PostgreSQL store yet; omit --database-url to use SQLite"
         }
     }
 }

@@ -1,0 +1,305 @@
+import Foundation
+import PostgresNIO
+import SecureChatAPI
+
+extension PostgresChatStore {
+    func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome] {
+        try await transaction { connection in
+            var outcomes: [SendOutcome] = []
+            for send in sends {
+                do {
+                    outcomes.append(try await self.append(connection, send))
+                } catch let failure as APIFailure {
+                    outcomes.append(.refused(failure.code, failure.message))
+                }
+            }
+            for (deviceKey, seq) in acks.sorted(by: { $0.key < $1.key }) {
+                try await connection.query("DELETE FROM inbox WHERE device_key = \(deviceKey) AND seq <= \(seq)", logger: self.logger)
+            }
+            return outcomes
+        }
+    }
+
+    /// Checks everything before writing anything, so that a refused send leaves no trace.
+    private func append(_ connection: PostgresConnection, _ send: PendingSend) async throws -> SendOutcome {
+        if let existing = try await existingMessage(connection, send) {
+            return .accepted(messageId: existing.id, sentAt: existing.sentAt, duplicate: true, deliveries: [])
+        }
+        let sender = DeviceAddress(userId: send.senderUserId, deviceId: send.senderDeviceId)
+        for id in send.attachmentIds {
+            guard try await !rows(
+                "SELECT 1 FROM attachments WHERE id = \(id) AND uploader_user_id = \(send.senderUserId)", on: connection
+            ).isEmpty
+            else { throw APIFailure(.notFound, .notFound, "attachment \(id) not found among your uploads") }
+        }
+        switch send.target {
+        case .room(let code, let ciphertext):
+            guard let room = try await rows(
+                "SELECT id, code, name, password_hash, retention_seconds, created_at FROM rooms WHERE code = \(code)", on: connection
+            ).first.map(Self.roomRecord)
+            else { throw APIFailure.notFound("room") }
+            guard try await membership(connection, roomId: room.id, userId: send.senderUserId) != nil else { throw APIFailure.notAMember }
+            let recipients = try await rows(
+                """
+                SELECT d.key FROM memberships m JOIN devices d ON d.user_id = m.user_id
+                WHERE m.room_id = \(room.id) AND d.key <> \(send.senderDeviceKey) ORDER BY d.key
+                """, on: connection
+            ).map { try $0.decode(Int64.self) }
+            let expiresAt = send.sentAt + room.retentionSeconds * 1000
+            guard let messageId = try await insertMessage(connection, send, roomId: room.id, payload: ciphertext, expiresAt: expiresAt) else {
+                return try await duplicateAfterRace(connection, send)
+            }
+            try await linkAttachments(connection, messageId: messageId, attachmentIds: send.attachmentIds)
+            var deliveries: [InboxEntry] = []
+            for deviceKey in recipients {
+                let seq = try await appendInbox(connection, deviceKey: deviceKey, messageId: messageId, payload: nil, event: nil, expiresAt: expiresAt)
+                deliveries.append(
+                    InboxEntry(
+                        deviceKey: deviceKey, seq: seq,
+                        content: .message(
+                            messageId: messageId, sender: sender, clientMessageId: send.clientMessageId, roomCode: room.code,
+                            ciphertext: ciphertext, sentAt: send.sentAt)))
+            }
+            return .accepted(messageId: messageId, sentAt: send.sentAt, duplicate: false, deliveries: deliveries)
+
+        case .devices(let envelopes):
+            var resolved: [(key: Int64, ciphertext: SealedPayload)] = []
+            for envelope in envelopes {
+                guard let key = try await rows(
+                    "SELECT key FROM devices WHERE user_id = \(envelope.address.userId) AND device_id = \(Int64(envelope.address.deviceId))",
+                    on: connection
+                ).first?.decode(Int64.self)
+                else {
+                    throw APIFailure(
+                        .notFound, .unknownDevice,
+                        "device \(envelope.address.deviceId) of user \(envelope.address.userId) does not exist")
+                }
+                resolved.append((key, envelope.ciphertext))
+            }
+            guard let messageId = try await insertMessage(connection, send, roomId: nil, payload: nil, expiresAt: send.expiresAt) else {
+                return try await duplicateAfterRace(connection, send)
+            }
+            try await linkAttachments(connection, messageId: messageId, attachmentIds: send.attachmentIds)
+            var deliveries: [InboxEntry] = []
+            for recipient in resolved {
+                let seq = try await appendInbox(
+                    connection, deviceKey: recipient.key, messageId: messageId, payload: recipient.ciphertext, event: nil,
+                    expiresAt: send.expiresAt)
+                deliveries.append(
+                    InboxEntry(
+                        deviceKey: recipient.key, seq: seq,
+                        content: .message(
+                            messageId: messageId, sender: sender, clientMessageId: send.clientMessageId, roomCode: nil,
+                            ciphertext: recipient.ciphertext, sentAt: send.sentAt)))
+            }
+            return .accepted(messageId: messageId, sentAt: send.sentAt, duplicate: false, deliveries: deliveries)
+        }
+    }
+
+    private func existingMessage(_ connection: PostgresConnection, _ send: PendingSend) async throws -> (id: Int64, sentAt: Int64)? {
+        try await rows(
+            """
+            SELECT id, sent_at FROM messages
+            WHERE sender_user_id = \(send.senderUserId) AND sender_device_id = \(Int64(send.senderDeviceId))
+                AND client_message_id = \(send.clientMessageId)
+            """, on: connection
+        ).first.map { try $0.decode((Int64, Int64).self) }
+    }
+
+    /// Another transaction stored the same send between our check and our insert.
+    private func duplicateAfterRace(_ connection: PostgresConnection, _ send: PendingSend) async throws -> SendOutcome {
+        guard let existing = try await existingMessage(connection, send) else {
+            throw APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again")
+        }
+        return .accepted(messageId: existing.id, sentAt: existing.sentAt, duplicate: true, deliveries: [])
+    }
+
+    /// Inserts the message, or returns nil if the same (sender, client id) already exists.
+    private func insertMessage(
+        _ connection: PostgresConnection, _ send: PendingSend, roomId: Int64?, payload: SealedPayload?, expiresAt: Milliseconds
+    ) async throws -> Int64? {
+        try await rows(
+            """
+            INSERT INTO messages (sender_user_id, sender_device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at)
+            VALUES (\(send.senderUserId), \(Int64(send.senderDeviceId)), \(send.clientMessageId), \(roomId), \(payload?.keyId),
+                \(payload.map { Data($0.bytes) }), \(send.sentAt), \(expiresAt))
+            ON CONFLICT (sender_user_id, sender_device_id, client_message_id) DO NOTHING
+            RETURNING id
+            """, on: connection
+        ).first?.decode(Int64.self)
+    }
+
+    private func linkAttachments(_ connection: PostgresConnection, messageId: Int64, attachmentIds: [String]) async throws {
+        for id in attachmentIds {
+            try await connection.query(
+                "INSERT INTO message_attachments (message_id, attachment_id) VALUES (\(messageId), \(id)) ON CONFLICT DO NOTHING",
+                logger: logger)
+        }
+    }
+
+    func inbox(deviceKey: Int64, after seq: Int64, limit: Int) async throws -> [InboxEntry] {
+        try await rows(
+            """
+            SELECT i.seq, i.event, i.key_id, i.payload, m.id, m.sender_user_id, m.sender_device_id, m.client_message_id,
+                m.key_id, m.payload, m.sent_at, r.code
+            FROM inbox i LEFT JOIN messages m ON m.id = i.message_id LEFT JOIN rooms r ON r.id = m.room_id
+            WHERE i.device_key = \(deviceKey) AND i.seq > \(seq) ORDER BY i.seq LIMIT \(Int64(limit))
+            """
+        ).compactMap { row in
+            let (seq, event, inboxKeyId, inboxPayload, messageId, senderUserId, senderDeviceId, clientMessageId, keyId, payload, sentAt, code) =
+                try row.decode((Int64, String?, String?, Data?, Int64?, String?, Int64?, String?, String?, Data?, Int64?, String?).self)
+            if let event {
+                let record = try JSONDecoder().decode(RoomEventRecord.self, from: Data(event.utf8))
+                return InboxEntry(deviceKey: deviceKey, seq: seq, content: .roomEvent(record))
+            }
+            guard let messageId, let senderUserId, let senderDeviceId, let clientMessageId, let sentAt else { return nil }
+            let sealed: SealedPayload
+            if let inboxKeyId, let inboxPayload {
+                sealed = SealedPayload(keyId: inboxKeyId, bytes: Array(inboxPayload))
+            } else if let keyId, let payload {
+                sealed = SealedPayload(keyId: keyId, bytes: Array(payload))
+            } else {
+                return nil
+            }
+            return InboxEntry(
+                deviceKey: deviceKey, seq: seq,
+                content: .message(
+                    messageId: messageId, sender: DeviceAddress(userId: senderUserId, deviceId: UInt32(truncatingIfNeeded: senderDeviceId)),
+                    clientMessageId: clientMessageId, roomCode: code, ciphertext: sealed, sentAt: sentAt))
+        }
+    }
+
+    func acknowledge(deviceKey: Int64, upTo seq: Int64) async throws {
+        try await client.query("DELETE FROM inbox WHERE device_key = \(deviceKey) AND seq <= \(seq)", logger: logger)
+    }
+
+    func history(roomId: Int64, visibleAfter: Int64, before: Int64?, limit: Int) async throws -> [HistoryRecord] {
+        try await rows(
+            """
+            SELECT id, sender_user_id, sender_device_id, client_message_id, key_id, payload, sent_at
+            FROM messages WHERE room_id = \(roomId) AND id > \(visibleAfter) AND id < \(before ?? Int64.max)
+            ORDER BY id DESC LIMIT \(Int64(limit))
+            """
+        ).map { row in
+            let (id, userId, deviceId, clientMessageId, keyId, payload, sentAt) = try row.decode(
+                (Int64, String, Int64, String, String, Data, Int64).self)
+            return HistoryRecord(
+                messageId: id, sender: DeviceAddress(userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId)),
+                clientMessageId: clientMessageId, ciphertext: SealedPayload(keyId: keyId, bytes: Array(payload)), sentAt: sentAt)
+        }
+    }
+
+    func deleteExpired(now: Milliseconds) async throws -> [String] {
+        try await transaction { connection in
+            let referenced = try await self.rows(
+                """
+                SELECT DISTINCT ma.attachment_id FROM message_attachments ma JOIN messages m ON m.id = ma.message_id
+                WHERE m.expires_at <= \(now)
+                """, on: connection
+            ).map { try $0.decode(String.self) }
+            try await connection.query("DELETE FROM messages WHERE expires_at <= \(now)", logger: self.logger)
+            try await connection.query("DELETE FROM inbox WHERE expires_at <= \(now)", logger: self.logger)
+            try await connection.query(
+                "DELETE FROM sessions WHERE expires_at <= \(now) OR revoked_at <= \(now - 86_400_000)", logger: self.logger)
+            var doomed = Set(
+                try await self.rows("SELECT id FROM attachments WHERE expires_at <= \(now)", on: connection).map { try $0.decode(String.self) })
+            for id in referenced
+            where try await self.rows("SELECT 1 FROM message_attachments WHERE attachment_id = \(id)", on: connection).isEmpty {
+                doomed.insert(id)
+            }
+            var deleted: [String] = []
+            for id in doomed.sorted()
+            where try await self.rows("SELECT 1 FROM users WHERE avatar_attachment_id = \(id)", on: connection).isEmpty {
+                try await connection.query("DELETE FROM attachments WHERE id = \(id)", logger: self.logger)
+                deleted.append(id)
+            }
+            return deleted
+        }
+    }
+
+    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload) throws -> SealedPayload) async throws -> Int {
+        var total = 0
+        while true {
+            let count = try await transaction { connection in
+                let rows = try await self.rows(
+                    "SELECT id, key_id, payload FROM messages WHERE payload IS NOT NULL AND key_id <> \(keyId) LIMIT 500 FOR UPDATE",
+                    on: connection)
+                for row in rows {
+                    let (id, oldKey, payload) = try row.decode((Int64, String, Data).self)
+                    let sealed = try reseal(SealedPayload(keyId: oldKey, bytes: Array(payload)))
+                    try await connection.query(
+                        "UPDATE messages SET key_id = \(sealed.keyId), payload = \(Data(sealed.bytes)) WHERE id = \(id)", logger: self.logger)
+                }
+                return rows.count
+            }
+            total += count
+            if count == 0 { break }
+        }
+        while true {
+            let count = try await transaction { connection in
+                let rows = try await self.rows(
+                    "SELECT device_key, seq, key_id, payload FROM inbox WHERE payload IS NOT NULL AND key_id <> \(keyId) LIMIT 500 FOR UPDATE",
+                    on: connection)
+                for row in rows {
+                    let (deviceKey, seq, oldKey, payload) = try row.decode((Int64, Int64, String, Data).self)
+                    let sealed = try reseal(SealedPayload(keyId: oldKey, bytes: Array(payload)))
+                    try await connection.query(
+                        "UPDATE inbox SET key_id = \(sealed.keyId), payload = \(Data(sealed.bytes)) WHERE device_key = \(deviceKey) AND seq = \(seq)",
+                        logger: self.logger)
+                }
+                return rows.count
+            }
+            total += count
+            if count == 0 { break }
+        }
+        return total
+    }
+
+    // MARK: Attachments
+
+    func createAttachment(_ attachment: AttachmentRecord, grantedTo: [String]) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                INSERT INTO attachments (id, uploader_user_id, room_id, size, created_at, expires_at)
+                VALUES (\(attachment.id), \(attachment.uploaderUserId), \(attachment.roomId), \(attachment.size), \(attachment.createdAt),
+                    \(attachment.expiresAt))
+                """, logger: self.logger)
+            for userId in Set(grantedTo).sorted() {
+                try await connection.query(
+                    "INSERT INTO attachment_grants (attachment_id, user_id) VALUES (\(attachment.id), \(userId))", logger: self.logger)
+            }
+        }
+    }
+
+    func attachment(id: String) async throws -> AttachmentRecord? {
+        try await rows("SELECT id, uploader_user_id, room_id, size, created_at, expires_at FROM attachments WHERE id = \(id)").first.map { row in
+            let (id, uploader, roomId, size, createdAt, expiresAt) = try row.decode((String, String, Int64?, Int64, Int64, Int64).self)
+            return AttachmentRecord(id: id, uploaderUserId: uploader, roomId: roomId, size: size, createdAt: createdAt, expiresAt: expiresAt)
+        }
+    }
+
+    func canRead(attachmentId: String, userId: String) async throws -> Bool {
+        try await !rows(
+            """
+            SELECT 1 FROM attachments a WHERE a.id = \(attachmentId) AND (
+                a.uploader_user_id = \(userId)
+                OR EXISTS (SELECT 1 FROM attachment_grants g WHERE g.attachment_id = a.id AND g.user_id = \(userId))
+                OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = a.room_id AND m.user_id = \(userId))
+                OR EXISTS (SELECT 1 FROM users u JOIN memberships x ON x.user_id = u.id
+                           JOIN memberships y ON y.room_id = x.room_id AND y.user_id = \(userId)
+                           WHERE u.avatar_attachment_id = a.id))
+            """
+        ).isEmpty
+    }
+
+    func attachmentBytes(uploaderId: String, now: Milliseconds) async throws -> Int64 {
+        try await rows(
+            "SELECT COALESCE(SUM(size), 0)::BIGINT FROM attachments WHERE uploader_user_id = \(uploaderId) AND expires_at > \(now)"
+        ).first?.decode(Int64.self) ?? 0
+    }
+
+    func deleteAttachment(id: String) async throws {
+        try await client.query("DELETE FROM attachments WHERE id = \(id)", logger: logger)
+    }
+}

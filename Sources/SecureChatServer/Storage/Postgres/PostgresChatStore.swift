@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import SecureChatAPI
+
+/// The production store: PostgreSQL through PostgresNIO's connection pool. Row locks and
+/// `SKIP LOCKED` take the place of SQLite's single writer, so several instances can share it.
+final class PostgresChatStore: ChatStore {
+    let client: PostgresClient
+    let logger: Logger
+    private let runTask: Task<Void, Never>
+
+    private init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+        runTask = Task { await client.run() }
+    }
+
+    /// Connects to `postgres://user:password@host:port/database[?sslmode=…&schema=…]` and migrates.
+    ///
+    /// `sslmode` is `disable`, `prefer` or `require`; without it loopback hosts use plain TCP and
+    /// others require TLS. `schema` keeps SecureChat's tables in their own schema (created if
+    /// missing) of a shared database.
+    static func connect(url: String, logger: Logger) async throws -> PostgresChatStore {
+        guard let components = URLComponents(string: url), let scheme = components.scheme,
+            ["postgres", "postgresql"].contains(scheme), let host = components.host, !host.isEmpty,
+            let user = components.user
+        else { throw StoreSetupError.unsupportedDatabaseURL(URLComponents(string: url)?.scheme ?? "?") }
+        let database = String(components.path.drop { $0 == "/" })
+        let loopback = ["localhost", "127.0.0.1", "::1"].contains(host)
+        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? (loopback ? "disable" : "require")
+        let tls: PostgresClient.Configuration.TLS
+        switch mode {
+        case "disable": tls = .disable
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        case "require": tls = .require(.makeClientConfiguration())
+        default: throw StoreSetupError.unsupportedDatabaseURL("sslmode=\(mode)")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user.removingPercentEncoding ?? user,
+            password: components.password.map { $0.removingPercentEncoding ?? $0 }, database: database.isEmpty ? nil : database,
+            tls: tls)
+        configuration.options.maximumConnections = 20
+        let schema = components.queryItems?.first { $0.name == "schema" }?.value
+        if let schema {
+            guard !schema.isEmpty, schema.utf8.count <= 63,
+                schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f })
+            else { throw StoreSetupError.unsupportedDatabaseURL("schema=\(schema) (use a-z, 0-9 and _)") }
+            configuration.options.additionalStartupParameters = [("search_path", schema)]
+        }
+        let store = PostgresChatStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        do {
+            if let schema {
+                // Validated above to [a-z0-9_]: safe to name in SQL, which cannot bind identifiers.
+                try await store.client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            }
+            try await PostgresSchema.migrate(store.client, logger: logger)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        return store
+    }
+
+    func shutdown() async {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    func ping() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
+    /// Runs `body` in a transaction, rethrowing the closure's own error rather than the wrapper.
+    func transaction<Result: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        }
+    }
+
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRow] {
+        if let connection { return try await connection.query(query, logger: logger).collect() }
+        return try await client.query(query, logger: logger).collect()
+    }
+
+    // MARK: Accounts
+
+    static func userRecord(_ row: PostgresRow) throws -> UserRecord {
+        let (id, username, hash, displayName, statusText, avatar, createdAt) = try row.decode(
+            (String, String, String, String, String, String?, Int64).self)
+        return UserRecord(
+            id: id, username: username, passwordHash: hash, displayName: displayName, statusText: statusText,
+            avatarAttachmentId: avatar, createdAt: createdAt)
+    }
+
+    private static let userColumns = "id, username, password_hash, display_name, status_text, avatar_attachment_id, created_at"
+
+    func createUser(_ user: UserRecord) async throws {
+        let inserted = try await rows(
+            """
+            INSERT INTO users (id, username, password_hash, display_name, status_text, created_at)
+            VALUES (\(user.id), \(user.username), \(user.passwordHash), \(user.displayName), \(user.statusText), \(user.createdAt))
+            ON CONFLICT (username) DO NOTHING RETURNING id
+            """)
+        guard !inserted.isEmpty else { throw APIFailure(.conflict, .usernameTaken, "this username is taken") }
+    }
+
+    func user(id: String) async throws -> UserRecord? {
+        try await rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(id)").first.map(Self.userRecord)
+    }
+
+    func user(username: String) async throws -> UserRecord? {
+        try await rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE username = \(username)").first.map(Self.userRecord)
+    }
+
+    func updatePasswordHash(userId: String, hash: String) async throws {
+        try await client.query("UPDATE users SET password_hash = \(hash) WHERE id = \(userId)", logger: logger)
+    }
+
+    func updateProfile(userId: String, displayName: String, statusText: String, avatarAttachmentId: String?) async throws {
+        try await client.query(
+            """
+            UPDATE users SET display_name = \(displayName), status_text = \(statusText), avatar_attachment_id = \(avatarAttachmentId)
+            WHERE id = \(userId)
+            """, logger: logger)
+    }
+
+    func deleteUser(id: String, now: Milliseconds) async throws -> (attachmentIds: [String], deliveries: [InboxEntry]) {
+        try await transaction { connection in
+            var deliveries: [InboxEntry] = []
+            let roomIds = try await self.rows("SELECT room_id FROM memberships WHERE user_id = \(id) ORDER BY room_id", on: connection)
+                .map { try $0.decode(Int64.self) }
+            for roomId in roomIds {
+                deliveries += try await self.removeMember(
+                    connection, roomId: roomId, userId: id, actorId: id, change: .left, ban: false, now: now)
+            }
+            let attachmentIds = try await self.rows("SELECT id FROM attachments WHERE uploader_user_id = \(id)", on: connection)
+                .map { try $0.decode(String.self) }
+            try await connection.query("DELETE FROM users WHERE id = \(id)", logger: self.logger)
+            return (attachmentIds, deliveries)
+        }
+    }
+
+    func shareARoom(_ userA: String, _ userB: String) async throws -> Bool {
+        try await !rows(
+            """
+            SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id
+            WHERE a.user_id = \(userA) AND b.user_id = \(userB) LIMIT 1
+            """
+        ).isEmpty
+    }
+
+    // MARK: Sessions
+
+    func createSession(id: String, userId: String, tokenHash: [UInt8], now: Milliseconds, expiresAt: Milliseconds) async throws {
+        try await client.query(
+            """
+            INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at)
+            VALUES (\(id), \(userId), \(Data(tokenHash)), \(now), \(expiresAt))
+            """, logger: logger)
+    }
+
+    func rotateRefreshToken(oldHash: [UInt8], newHash: [UInt8], now: Milliseconds, newExpiresAt: Milliseconds) async throws
+        -> RefreshOutcome
+    {
+        try await transaction { connection in
+            let old = Data(oldHash)
+            if let row = try await self.rows(
+                "SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE token_hash = \(old) FOR UPDATE", on: connection
+            ).first {
+                let (sessionId, userId, expiresAt, revokedAt) = try row.decode((String, String, Int64, Int64?).self)
+                if revokedAt != nil { return .unknown }
+                if expiresAt <= now { return .expired }
+                try await connection.query(
+                    "INSERT INTO used_refresh_tokens (token_hash, session_id) VALUES (\(old), \(sessionId))", logger: self.logger)
+                try await connection.query(
+                    "UPDATE sessions SET token_hash = \(Data(newHash)), expires_at = \(newExpiresAt) WHERE id = \(sessionId)",
+                    logger: self.logger)
+                return .rotated(SessionRecord(id: sessionId, userId: userId, expiresAt: newExpiresAt))
+            }
+            if let row = try await self.rows(
+                "SELECT session_id FROM used_refresh_tokens WHERE token_hash = \(old)", on: connection
+            ).first {
+                let sessionId = try row.decode(String.self)
+                try await connection.query(
+                    "UPDATE sessions SET revoked_at = \(now) WHERE id = \(sessionId) AND revoked_at IS NULL", logger: self.logger)
+                return .reused
+            }
+            return .unknown
+        }
+    }
+
+    func revokeSession(id: String, now: Milliseconds) async throws {
+        try await client.query("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
+    }
+
+    func revokeSessions(userId: String, except keptSessionId: String?, now: Milliseconds) async throws {
+        try await client.query(
+            """
+            UPDATE sessions SET revoked_at = \(now)
+            WHERE user_id = \(userId) AND revoked_at IS NULL AND id IS DISTINCT FROM \(keptSessionId)
+            """, logger: logger)
+    }
+
+    func isSessionActive(id: String, now: Milliseconds) async throws -> Bool {
+        try await !rows("SELECT 1 FROM sessions WHERE id = \(id) AND revoked_at IS NULL AND expires_at > \(now)").isEmpty
+    }
+}

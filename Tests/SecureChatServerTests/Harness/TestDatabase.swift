@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// The databases the server tests run against: SQLite always, PostgreSQL when
+/// `SECURECHAT_TEST_POSTGRES_URL` names a server (`.ci/run` starts one and sets it).
+enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    static let postgresURL = ProcessInfo.processInfo.environment["SECURECHAT_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// What the parameterised tests run on here.
+    static var available: [TestDatabase] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    var testDescription: String { rawValue }
+
+    /// A database URL for one test: its own schema, dropped afterwards by ``dropSchema(_:)``.
+    static func isolatedPostgresURL() -> (url: String, schema: String)? {
+        guard let base = postgresURL else { return nil }
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return (base + (base.contains("?") ? "&" : "?") + "schema=\(schema)", schema)
+    }
+
+    static func dropSchema(_ schema: String) async {
+        guard let base = postgresURL, let components = URLComponents(string: base), let host = components.host,
+            let user = components.user
+        else { return }
+        let configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: String(components.path.drop { $0 == "/" }), tls: .disable)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "test-cleanup"))
+        let run = Task { await client.run() }
+        _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+        run.cancel()
+        await run.value
+    }
+}
+
+@Suite("Database coverage")
+struct DatabaseCoverageTests {
+    @Test(
+        "PostgreSQL: every parameterised server test also runs against a real PostgreSQL server",
+        .enabled(if: TestDatabase.postgresURL != nil, "PostgreSQL tests skipped: set SECURECHAT_TEST_POSTGRES_URL (scripts/test does when PostgreSQL is installed)"))
+    func postgresIsCovered() async throws {
+        #expect(TestDatabase.available.contains(.postgres))
+        try await TestServer.withLive(database: .postgres) { server in
+            let (status, body) = try await server.request(.get, "/ready")
+            #expect(status == .ok, "\(String(decoding: body, as: UTF8.self))")
+        }
+    }
+}

@@ -95,6 +95,7 @@ let package = Package(
             name: "securechat-server",
             dependencies: [
                 "SecureChatServer",
+                "SecureChatAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

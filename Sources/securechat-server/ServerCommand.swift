@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import SecureChatAPI
 import SecureChatServer
 
 /// `securechat-server`: configuration only. Flags win over `SECURECHAT_*` environment variables,
@@ -10,8 +11,71 @@ import SecureChatServer
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "securechat-server",
-        abstract: "The SecureChat server: stores and relays end-to-end encrypted messages it cannot read.")
+        abstract: "The SecureChat server: stores and relays end-to-end encrypted messages it cannot read.",
+        subcommands: [Serve.self, RotateAtRestKey.self, RotateJWTKey.self],
+        defaultSubcommand: Serve.self)
+}
 
+/// Runs the server (the default command).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (the default).")
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let (configuration, logger) = try options.makeConfiguration()
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}
+
+/// Adds an at-rest key and re-seals every stored payload under it.
+struct RotateAtRestKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add a new at-rest key and re-seal stored messages under it.",
+        discussion: """
+            One server: stop it, run this, start it. Several servers sharing PostgreSQL: run with \
+            --no-reseal, restart every instance (they then know the new key), then run with --no-add-key.
+            """)
+
+    @OptionGroup var options: ServerOptions
+
+    @Flag(help: "Only add the key; re-seal later.")
+    var noReseal = false
+
+    @Flag(help: "Do not add a key: re-seal under the newest existing one.")
+    var noAddKey = false
+
+    @Flag(help: "Delete the older key files once everything is re-sealed.")
+    var removeOldKeys = false
+
+    func run() async throws {
+        let (configuration, logger) = try options.makeConfiguration()
+        let report = try await KeyRotation.rotateAtRestKey(
+            configuration: configuration, addKey: !noAddKey, reseal: !noReseal, removeOldKeys: removeOldKeys, logger: logger)
+        if let id = report.newKeyId { print("added at-rest key \(id)") }
+        if !noReseal { print("re-sealed \(report.resealed) stored payloads") }
+        for id in report.removedKeyIds { print("removed at-rest key \(id)") }
+    }
+}
+
+/// Adds a JWT signing key.
+struct RotateJWTKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-jwt-key",
+        abstract: "Add a new JWT signing key; restart the server to sign with it.",
+        discussion: "Tokens signed with older keys stay valid until they expire; delete an old key file after one access-token lifetime.")
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let (configuration, _) = try options.makeConfiguration()
+        print("added JWT signing key \(try KeyRotation.rotateJWTKey(configuration: configuration))")
+    }
+}
+
+/// The settings every command shares.
+struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on (SECURECHAT_HOST).")
     var host: String?
 
@@ -45,7 +109,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (SECURECHAT_LOG_LEVEL).")
     var logLevel: String?
 
-    func run() async throws {
+    func makeConfiguration() throws -> (ServerConfiguration, Logger) {
         let environment = ProcessInfo.processInfo.environment
         func setting(_ flag: String?, _ name: String) -> String? { flag ?? environment["SECURECHAT_\(name)"] }
         func number<T: LosslessStringConvertible>(_ flag: T?, _ name: String) throws -> T? {
@@ -75,7 +139,12 @@ struct ServerCommand: AsyncParsableCommand {
         }
         if let mib = try number(attachmentMaxMiB, "ATTACHMENT_MAX_MIB") { configuration.attachmentMaxBytes = mib * 1_048_576 }
         if let mib = try number(attachmentQuotaMiB, "ATTACHMENT_QUOTA_MIB") { configuration.attachmentQuotaBytes = mib * 1_048_576 }
-        if let members = try number(maxRoomMembers, "MAX_ROOM_MEMBERS") { configuration.maxMembersPerRoom = members }
+        if let members = try number(maxRoomMembers, "MAX_ROOM_MEMBERS") {
+            guard (2...APILimits.membersPerRoom).contains(members) else {
+                throw ValidationError("members per room must be between 2 and \(APILimits.membersPerRoom)")
+            }
+            configuration.maxMembersPerRoom = members
+        }
         configuration.jwtKeys = environment["SECURECHAT_JWT_KEYS"]
         configuration.atRestKeys = environment["SECURECHAT_AT_REST_KEYS"]
 
@@ -83,8 +152,6 @@ struct ServerCommand: AsyncParsableCommand {
         let levelName = setting(logLevel, "LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
         logger.logLevel = level
-
-        let app = try await buildApplication(configuration: configuration, logger: logger)
-        try await app.runService()
+        return (configuration, logger)
     }
 }

@@ -84,6 +84,14 @@ struct SealedPayload: Sendable, Equatable {
     var bytes: [UInt8]
 }
 
+/// Where a sealed payload belongs, which its at-rest seal is bound to.
+struct PayloadLocation: Sendable {
+    var sender: DeviceAddress
+    var clientMessageId: String
+    /// The receiving device, for a pairwise payload.
+    var recipient: DeviceAddress?
+}
+
 /// One accepted `send`, sealed, as the writer hands it to the store.
 struct PendingSend: Sendable {
     enum Target: Sendable {

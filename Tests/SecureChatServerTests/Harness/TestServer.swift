@@ -18,6 +18,41 @@ final class ManualClock: Sendable {
     func advance(by seconds: TimeInterval) { current.withLockedValue { $0 = $0.addingTimeInterval(seconds) } }
 }
 
+/// A data folder and, for PostgreSQL, a schema of its own: what a server keeps between restarts.
+struct TestEnvironment: Sendable {
+    let directory: URL
+    let databaseURL: String?
+    private let schema: String?
+
+    init(database: TestDatabase) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-test-\(UUID().uuidString)")
+        if database == .postgres {
+            let isolated = try #require(TestDatabase.isolatedPostgresURL(), "no PostgreSQL server configured")
+            databaseURL = isolated.url
+            schema = isolated.schema
+        } else {
+            databaseURL = nil
+            schema = nil
+        }
+    }
+
+    func configuration(clock: ManualClock) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = directory
+        configuration.databaseURL = databaseURL
+        configuration.port = 0
+        configuration.bcryptCost = 4
+        configuration.sweepInterval = 3600
+        configuration.clock = { clock.now }
+        return configuration
+    }
+
+    func cleanUp() async {
+        try? FileManager.default.removeItem(at: directory)
+        if let schema { await TestDatabase.dropSchema(schema) }
+    }
+}
+
 /// A live server on a loopback port with its own data folder, and a JSON client for it.
 struct TestServer {
     let client: any TestClientProtocol
@@ -32,34 +67,30 @@ struct TestServer {
         configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> Value
     ) async throws -> Value {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-test-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let clock = ManualClock()
-        var configuration = ServerConfiguration()
-        configuration.dataDirectory = directory
-        configuration.port = 0
-        configuration.bcryptCost = 4
-        configuration.sweepInterval = 3600
-        configuration.clock = { clock.now }
-        var schema: String?
-        if database == .postgres {
-            let isolated = try #require(TestDatabase.isolatedPostgresURL(), "no PostgreSQL server configured")
-            configuration.databaseURL = isolated.url
-            schema = isolated.schema
+        let environment = try TestEnvironment(database: database)
+        do {
+            let value = try await withLive(environment: environment, configure: configure, body)
+            await environment.cleanUp()
+            return value
+        } catch {
+            await environment.cleanUp()
+            throw error
         }
+    }
+
+    /// Runs `body` against a server on `environment`, which outlives it (for restarts).
+    static func withLive<Value>(
+        environment: TestEnvironment, clock: ManualClock = ManualClock(),
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: @Sendable (TestServer) async throws -> Value
+    ) async throws -> Value {
+        var configuration = environment.configuration(clock: clock)
         configure(&configuration)
         var logger = Logger(label: "securechat-test")
         logger.logLevel = ProcessInfo.processInfo.environment["SECURECHAT_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         let app = try await buildApplication(configuration: configuration, logger: logger)
-        do {
-            let value = try await app.test(.live) { client in
-                try await body(TestServer(client: client, clock: clock, dataDirectory: directory))
-            }
-            if let schema { await TestDatabase.dropSchema(schema) }
-            return value
-        } catch {
-            if let schema { await TestDatabase.dropSchema(schema) }
-            throw error
+        return try await app.test(.live) { client in
+            try await body(TestServer(client: client, clock: clock, dataDirectory: environment.directory))
         }
     }
 

@@ -217,16 +217,21 @@ extension PostgresChatStore {
         }
     }
 
-    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload) throws -> SealedPayload) async throws -> Int {
+    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int {
         var total = 0
         while true {
             let count = try await transaction { connection in
                 let rows = try await self.rows(
-                    "SELECT id, key_id, payload FROM messages WHERE payload IS NOT NULL AND key_id <> \(keyId) LIMIT 500 FOR UPDATE",
-                    on: connection)
+                    """
+                    SELECT id, sender_user_id, sender_device_id, client_message_id, key_id, payload FROM messages
+                    WHERE payload IS NOT NULL AND key_id <> \(keyId) LIMIT 500 FOR UPDATE
+                    """, on: connection)
                 for row in rows {
-                    let (id, oldKey, payload) = try row.decode((Int64, String, Data).self)
-                    let sealed = try reseal(SealedPayload(keyId: oldKey, bytes: Array(payload)))
+                    let (id, userId, deviceId, clientMessageId, oldKey, payload) = try row.decode((Int64, String, Int64, String, String, Data).self)
+                    let location = PayloadLocation(
+                        sender: DeviceAddress(userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId)), clientMessageId: clientMessageId,
+                        recipient: nil)
+                    let sealed = try reseal(SealedPayload(keyId: oldKey, bytes: Array(payload)), location)
                     try await connection.query(
                         "UPDATE messages SET key_id = \(sealed.keyId), payload = \(Data(sealed.bytes)) WHERE id = \(id)", logger: self.logger)
                 }
@@ -238,11 +243,20 @@ extension PostgresChatStore {
         while true {
             let count = try await transaction { connection in
                 let rows = try await self.rows(
-                    "SELECT device_key, seq, key_id, payload FROM inbox WHERE payload IS NOT NULL AND key_id <> \(keyId) LIMIT 500 FOR UPDATE",
-                    on: connection)
+                    """
+                    SELECT i.device_key, i.seq, i.key_id, i.payload, m.sender_user_id, m.sender_device_id, m.client_message_id,
+                        d.user_id, d.device_id
+                    FROM inbox i JOIN messages m ON m.id = i.message_id JOIN devices d ON d.key = i.device_key
+                    WHERE i.payload IS NOT NULL AND i.key_id <> \(keyId) LIMIT 500 FOR UPDATE OF i
+                    """, on: connection)
                 for row in rows {
-                    let (deviceKey, seq, oldKey, payload) = try row.decode((Int64, Int64, String, Data).self)
-                    let sealed = try reseal(SealedPayload(keyId: oldKey, bytes: Array(payload)))
+                    let (deviceKey, seq, oldKey, payload, senderUserId, senderDeviceId, clientMessageId, recipientUserId, recipientDeviceId) =
+                        try row.decode((Int64, Int64, String, Data, String, Int64, String, String, Int64).self)
+                    let location = PayloadLocation(
+                        sender: DeviceAddress(userId: senderUserId, deviceId: UInt32(truncatingIfNeeded: senderDeviceId)),
+                        clientMessageId: clientMessageId,
+                        recipient: DeviceAddress(userId: recipientUserId, deviceId: UInt32(truncatingIfNeeded: recipientDeviceId)))
+                    let sealed = try reseal(SealedPayload(keyId: oldKey, bytes: Array(payload)), location)
                     try await connection.query(
                         "UPDATE inbox SET key_id = \(sealed.keyId), payload = \(Data(sealed.bytes)) WHERE device_key = \(deviceKey) AND seq = \(seq)",
                         logger: self.logger)

@@ -208,16 +208,23 @@ extension SQLiteChatStore {
         }
     }
 
-    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload) throws -> SealedPayload) async throws -> Int {
+    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int {
         var total = 0
-        // Messages, then pairwise inbox payloads, 500 rows per transaction so that the server keeps running.
+        // Room messages, then pairwise inbox payloads, 500 rows per transaction so that the server keeps running.
         while true {
             let count = try await pool.write { db in
                 let rows = try Row.fetchAll(
-                    db, sql: "SELECT id, key_id, payload FROM messages WHERE payload IS NOT NULL AND key_id != ? LIMIT 500",
+                    db,
+                    sql: """
+                        SELECT id, sender_user_id, sender_device_id, client_message_id, key_id, payload FROM messages
+                        WHERE payload IS NOT NULL AND key_id != ? LIMIT 500
+                        """,
                     arguments: [keyId])
                 for row in rows {
-                    let sealed = try reseal(SealedPayload(keyId: row["key_id"], bytes: (row["payload"] as Data).bytes))
+                    let location = PayloadLocation(
+                        sender: DeviceAddress(userId: row["sender_user_id"], deviceId: UInt32(truncatingIfNeeded: row["sender_device_id"] as Int64)),
+                        clientMessageId: row["client_message_id"], recipient: nil)
+                    let sealed = try reseal(SealedPayload(keyId: row["key_id"], bytes: (row["payload"] as Data).bytes), location)
                     try db.execute(
                         sql: "UPDATE messages SET key_id = ?, payload = ? WHERE id = ?",
                         arguments: [sealed.keyId, Data(sealed.bytes), row["id"] as Int64])
@@ -231,10 +238,19 @@ extension SQLiteChatStore {
             let count = try await pool.write { db in
                 let rows = try Row.fetchAll(
                     db,
-                    sql: "SELECT device_key, seq, key_id, payload FROM inbox WHERE payload IS NOT NULL AND key_id != ? LIMIT 500",
+                    sql: """
+                        SELECT i.device_key, i.seq, i.key_id, i.payload, m.sender_user_id, m.sender_device_id, m.client_message_id,
+                            d.user_id, d.device_id
+                        FROM inbox i JOIN messages m ON m.id = i.message_id JOIN devices d ON d.key = i.device_key
+                        WHERE i.payload IS NOT NULL AND i.key_id != ? LIMIT 500
+                        """,
                     arguments: [keyId])
                 for row in rows {
-                    let sealed = try reseal(SealedPayload(keyId: row["key_id"], bytes: (row["payload"] as Data).bytes))
+                    let location = PayloadLocation(
+                        sender: DeviceAddress(userId: row["sender_user_id"], deviceId: UInt32(truncatingIfNeeded: row["sender_device_id"] as Int64)),
+                        clientMessageId: row["client_message_id"],
+                        recipient: DeviceAddress(userId: row["user_id"], deviceId: UInt32(truncatingIfNeeded: row["device_id"] as Int64)))
+                    let sealed = try reseal(SealedPayload(keyId: row["key_id"], bytes: (row["payload"] as Data).bytes), location)
                     try db.execute(
                         sql: "UPDATE inbox SET key_id = ?, payload = ? WHERE device_key = ? AND seq = ?",
                         arguments: [sealed.keyId, Data(sealed.bytes), row["device_key"] as Int64, row["seq"] as Int64])

@@ -22,7 +22,6 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case notAMember = "not_a_member"
     // Lookups and conflicts
     case notFound = "not_found"
-    case methodNotAllowed = "method_not_allowed"
     case usernameTaken = "username_taken"
     case alreadyMember = "already_member"
     case roomFull = "room_full"

@@ -1,7 +1,7 @@
 /// Limits the server enforces and clients can check before sending. Each has its reason.
 ///
-/// Operators can lower (not raise) the runtime ones through configuration; these are the defaults
-/// and the hard ceilings documented in docs/API.md.
+/// Runtime settings (members per room, attachment sizes) may be lowered by operators; these
+/// values are the ceilings, documented in docs/API.md.
 public enum APILimits {
     /// Usernames: 3 to 32 characters of `a-z`, `0-9`, `_`, `.`, `-`, starting with a letter or digit.
     /// Lower case only so that `Alice` and `alice` cannot be two people.
@@ -14,10 +14,12 @@ public enum APILimits {
     public static let roomPasswordBytes = 1...72
     /// A JSON request body. Prekey uploads are the largest: 100 keys of 38 bytes in base64.
     public static let jsonBodyBytes = 64 * 1024
-    /// One WebSocket frame: a message ciphertext plus envelope. Attachments go over HTTP.
-    public static let frameBytes = 256 * 1024
-    /// One message ciphertext (after base64 decoding).
-    public static let ciphertextBytes = 128 * 1024
+    /// One message ciphertext (after base64 decoding): the protocol's largest plaintext
+    /// (262,144 bytes, docs/PROTOCOL.md) plus room for its headers, padding and signature.
+    public static let ciphertextBytes = 262_144 + 4096
+    /// One WebSocket frame: the largest ciphertext in base64 plus its envelope. A pairwise send
+    /// to many devices must fit in it too; larger content goes as an attachment over HTTP.
+    public static let frameBytes = 512 * 1024
     /// Recipient devices in one pairwise send.
     public static let recipientsPerSend = 100
     /// A client message id: any printable ASCII, unique per sending device.

@@ -20,7 +20,7 @@ public struct LoginRequest: Codable, Sendable {
     }
 }
 
-/// `POST /v1/sessions/refresh` and `DELETE /v1/sessions/current`: a refresh token is used once.
+/// `POST /v1/sessions/refresh`: a refresh token is used once.
 public struct RefreshRequest: Codable, Sendable {
     public var refreshToken: String
     public init(refreshToken: String) { self.refreshToken = refreshToken }

@@ -88,3 +88,25 @@ public struct BundleResponse: Codable, Sendable {
         self.devices = devices
     }
 }
+
+/// One device of another account, as `GET /v1/users/{userId}/devices` lists it: enough to know
+/// whom to encrypt for and to notice a new or changed identity, without consuming prekeys.
+public struct PublicDevice: Codable, Sendable, Equatable {
+    public var deviceId: UInt32
+    public var identityKey: Data
+    public init(deviceId: UInt32, identityKey: Data) {
+        self.deviceId = deviceId
+        self.identityKey = identityKey
+    }
+}
+
+public struct UserDevicesResponse: Codable, Sendable, Equatable {
+    public var userId: String
+    public var username: String
+    public var devices: [PublicDevice]
+    public init(userId: String, username: String, devices: [PublicDevice]) {
+        self.userId = userId
+        self.username = username
+        self.devices = devices
+    }
+}

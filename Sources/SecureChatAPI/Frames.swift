@@ -118,9 +118,13 @@ public enum ServerFrame: Sendable, Equatable {
     public struct Welcome: Codable, Sendable, Equatable {
         public var userId: String
         public var deviceId: UInt32
-        public init(userId: String, deviceId: UInt32) {
+        /// The sequence number of the last delivery stored for this device. A client whose own
+        /// counter is higher holds state from before a restore: it resets its counter to this.
+        public var lastSeq: Int64
+        public init(userId: String, deviceId: UInt32, lastSeq: Int64) {
             self.userId = userId
             self.deviceId = deviceId
+            self.lastSeq = lastSeq
         }
     }
 

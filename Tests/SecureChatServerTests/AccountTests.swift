@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 import SecureChatAPI
 import Testing
 
@@ -73,6 +74,11 @@ struct AccountTests {
             try await server.expectError(
                 .post, "/v1/sessions", json: LoginRequest(username: "alice", password: "correct horse battery staple"),
                 status: .tooManyRequests, code: .rateLimited)
+            let retryAfter = try await server.client.execute(
+                uri: "/v1/sessions", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(bytes: try APIJSON.makeEncoder().encode(LoginRequest(username: "alice", password: "x")))
+            ) { $0.headers[.retryAfter] }
+            #expect(retryAfter.flatMap(Int.init).map { (1...60).contains($0) } == true)
             server.clock.advance(by: 61)
             _ = try await server.call(
                 .post, "/v1/sessions", json: LoginRequest(username: "alice", password: "correct horse battery staple"),
@@ -129,6 +135,7 @@ struct AccountTests {
             let first = try await server.call(
                 .post, "/v1/sessions/refresh", json: RefreshRequest(refreshToken: alice.refreshToken), as: TokenResponse.self)
             #expect(first.refreshToken != alice.refreshToken)
+            let socket = try await TestSocket.connect(alice, port: server.port)
             _ = try await server.call(.get, "/v1/account", token: first.accessToken, as: AccountResponse.self)
             // The old token again: treated as stolen, the family is revoked.
             try await server.expectError(
@@ -138,6 +145,8 @@ struct AccountTests {
                 .post, "/v1/sessions/refresh", json: RefreshRequest(refreshToken: first.refreshToken), status: .unauthorized,
                 code: .unauthorized)
             try await server.expectError(.get, "/v1/account", token: first.accessToken, status: .unauthorized, code: .unauthorized)
+            #expect(try await socket.next(matching: RealtimeTests.error)?.code == .unauthorized)
+            #expect(await socket.closeCode() == .policyViolation)
             try await server.expectError(
                 .post, "/v1/sessions/refresh", json: RefreshRequest(refreshToken: "garbage"), status: .unauthorized, code: .unauthorized)
         }

@@ -30,6 +30,10 @@ struct AttachmentTests {
             #expect(download.status == .ok)
             #expect(download.body == Data(buffer: body))
             try await server.expectError(.get, "/v1/attachments/\(attachment.attachmentId)", token: eve.accessToken, status: .notFound, code: .notFound)
+            // Joining later does not open what was shared before, as with history.
+            server.clock.advance(by: 1)
+            try await RoomTests.join(server, eve, room)
+            try await server.expectError(.get, "/v1/attachments/\(attachment.attachmentId)", token: eve.accessToken, status: .notFound, code: .notFound)
             try await server.expectError(.get, "/v1/attachments/../../secrets", token: bob.accessToken, status: .notFound, code: .notFound)
             try await server.expectError(.delete, "/v1/attachments/\(attachment.attachmentId)", token: bob.accessToken, status: .notFound, code: .notFound)
             #expect(try await server.request(.delete, "/v1/attachments/\(attachment.attachmentId)", token: alice.accessToken).status == .noContent)

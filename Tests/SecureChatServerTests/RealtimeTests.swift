@@ -110,6 +110,33 @@ struct RealtimeTests {
         }
     }
 
+    @Test("acknowledgements and resume claims beyond what was delivered forget nothing", arguments: TestDatabase.available)
+    func acknowledgementsAreBounded(database: TestDatabase) async throws {
+        try await TestServer.withLive(database: database) { server in
+            let alice = try await TestUser.make("alice", on: server)
+            let bob = try await TestUser.make("bob", on: server)
+            var bobSocket = try await TestSocket.connect(bob, port: server.port)
+            #expect(try await bobSocket.next(matching: Self.caughtUp) == 0)
+            try await bobSocket.send(.ack(.init(seq: 1000)))
+            let aliceSocket = try await TestSocket.connect(alice, port: server.port)
+            try await aliceSocket.send(Self.pairwise("m1", to: bob, "one"))
+            #expect(try await bobSocket.next(matching: Self.message)?.seq == 1)
+            await bobSocket.close()
+            // The early ack covered nothing: message 1 is still stored. A claim beyond the stored
+            // sequence is state from elsewhere: ignored, and welcome says where the server is.
+            bobSocket = try await TestSocket(port: server.port)
+            try await bobSocket.send(.hello(.init(token: bob.accessToken, deviceId: bob.deviceId, resumeAfter: 50)))
+            guard case .welcome(let welcome) = try await bobSocket.next() else {
+                Issue.record("expected welcome")
+                return
+            }
+            #expect(welcome.lastSeq == 1)
+            #expect(try await bobSocket.next(matching: Self.message)?.ciphertext == Data("one".utf8))
+            await bobSocket.close()
+            await aliceSocket.close()
+        }
+    }
+
     @Test("a retried send with the same id is stored once and answered with the first answer", arguments: TestDatabase.available)
     func deduplication(database: TestDatabase) async throws {
         try await TestServer.withLive(database: database) { server in

@@ -114,7 +114,8 @@ struct StoreLifecycle: Service {
     }
 }
 
-/// Deletes expired messages, events, sessions and attachments every `sweepInterval`.
+/// Deletes expired messages, events, sessions and attachments every `sweepInterval`, and closes
+/// sockets whose session has ended.
 struct ExpirySweeper: Service {
     let services: ChatServices
 
@@ -124,6 +125,11 @@ struct ExpirySweeper: Service {
                 do {
                     let removed = try await services.store.deleteExpired(now: services.nowMilliseconds)
                     services.attachments.delete(removed)
+                    // A socket outlives its access token; it must not outlive its session.
+                    for sessionId in services.hub.connectedSessionIds
+                    where try await !services.store.isSessionActive(id: sessionId, now: services.nowMilliseconds) {
+                        services.hub.disconnect(sessionId: sessionId, reason: "session ended")
+                    }
                 } catch {
                     services.logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
                 }

@@ -58,6 +58,11 @@ final class DeliveryHub: Sendable {
         for connection in doomed { connection.close(.unauthorized, reason) }
     }
 
+    /// The sessions with an open socket here.
+    var connectedSessionIds: Set<String> {
+        registry.withLockedValue { Set($0.byDeviceKey.values.map(\.sessionId)) }
+    }
+
     func connection(for address: DeviceAddress) -> ClientConnection? {
         registry.withLockedValue { $0.byAddress[address] }
     }

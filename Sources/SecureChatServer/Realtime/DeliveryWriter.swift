@@ -48,7 +48,11 @@ struct DeliveryWriter {
                     }
                 }
             case .acknowledged(let seq):
-                lastAcknowledged = max(lastAcknowledged, min(seq, lastSent))
+                let upTo = min(seq, lastSent)
+                if upTo > lastAcknowledged {
+                    lastAcknowledged = upTo
+                    services.writer.acknowledge(deviceKey: connection.deviceKey, upTo: upTo)
+                }
             case .close(let code, let message):
                 try await write(.error(.init(code: code, message: message)))
                 try await outbound.close(.policyViolation, reason: code.rawValue)

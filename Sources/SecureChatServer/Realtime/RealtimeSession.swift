@@ -62,11 +62,15 @@ struct RealtimeSession {
         guard let device = try await services.store.device(userId: user.userId, deviceId: hello.deviceId) else {
             throw APIFailure(.unauthorized, .unknownDevice, "device \(hello.deviceId) is not registered to this account")
         }
-        let resumeAfter = max(0, hello.resumeAfter ?? 0)
+        // A device cannot have processed more than was stored for it. A larger claim comes from
+        // state that predates this database (a restore, another server): it is ignored, and
+        // `welcome.lastSeq` tells the client to reset its counter.
+        let claimed = max(0, hello.resumeAfter ?? 0)
+        let resumeAfter = claimed <= device.lastSeq ? claimed : 0
         let connection = ClientConnection(
             address: DeviceAddress(userId: user.userId, deviceId: device.deviceId), deviceKey: device.key,
             sessionId: user.sessionId)
-        connection.send(.welcome(.init(userId: user.userId, deviceId: device.deviceId)))
+        connection.send(.welcome(.init(userId: user.userId, deviceId: device.deviceId, lastSeq: device.lastSeq)))
         if device.oneTimePreKeyCount < APILimits.oneTimePreKeysLowWatermark {
             connection.send(.preKeysLow(.init(count: device.oneTimePreKeyCount)))
         }
@@ -99,7 +103,7 @@ struct RealtimeSession {
             connection.send(.error(.init(code: .badRequest, message: "this socket is already authenticated")))
         case .ack(let ack):
             guard ack.seq > 0 else { return }
-            services.writer.acknowledge(deviceKey: connection.deviceKey, upTo: ack.seq)
+            // The delivery writer forgets only what it actually sent.
             connection.acknowledged(ack.seq)
         case .send(let send):
             let pending: PendingSend

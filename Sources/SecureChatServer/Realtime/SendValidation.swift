@@ -16,7 +16,7 @@ enum SendValidation {
             try checkCiphertext(ciphertext)
             let sealed = try services.cipher.seal(
                 ciphertext, context: AtRestCipher.messageContext(sender: sender, clientMessageId: send.id, recipient: nil))
-            target = .room(code: room, ciphertext: sealed)
+            target = .room(code: room.lowercased(), ciphertext: sealed)
         case (nil, nil, let recipients?):
             guard !recipients.isEmpty, recipients.count <= APILimits.recipientsPerSend else {
                 throw APIFailure.badRequest("a send has 1 to \(APILimits.recipientsPerSend) recipients")
@@ -68,11 +68,13 @@ struct EphemeralRelay {
         switch (ephemeral.room, ephemeral.payload, ephemeral.recipients) {
         case (let code?, let payload?, nil):
             try SendValidation.checkCiphertext(payload)
-            guard let room = try await services.store.room(code: code) else { throw APIFailure.notFound("room") }
+            guard code.utf8.count <= 64, let room = try await services.store.room(code: code.lowercased()) else {
+                throw APIFailure.notFound("room")
+            }
             guard try await services.store.membership(roomId: room.id, userId: sender.userId) != nil else {
                 throw APIFailure.notAMember
             }
-            let frame = ServerFrame.ephemeral(.init(sender: sender, room: code, payload: payload))
+            let frame = ServerFrame.ephemeral(.init(sender: sender, room: room.code, payload: payload))
             for member in try await services.store.members(roomId: room.id) {
                 for deviceId in member.deviceIds {
                     let address = DeviceAddress(userId: member.userId, deviceId: deviceId)

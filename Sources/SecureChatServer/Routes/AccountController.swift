@@ -41,7 +41,8 @@ struct AccountController {
     @Sendable func login(_ request: Request, context: ChatRequestContext) async throws -> TokenResponse {
         let body = try await APIRequestDecoding.decode(LoginRequest.self, from: request)
         let username = body.username.lowercased()
-        let limiterKey = "login|\(username)"
+        // Per username and address: guessing is slow, and nobody can lock a user out from elsewhere.
+        let limiterKey = "login|\(username)|\(context.remoteAddress)"
         if let retryAfter = services.loginAttempts.retryAfter(limiterKey, now: services.now) {
             throw APIFailure(.tooManyRequests, .rateLimited, "too many failed logins; try again later", retryAfter: retryAfter)
         }
@@ -84,8 +85,9 @@ struct AccountController {
             return TokenResponse(
                 userId: user.id, username: user.username, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
                 refreshToken: next.token, refreshTokenExpiresAt: refreshExpiry)
-        case .reused:
+        case .reused(let sessionId):
             context.logger.warning("a used refresh token came back: its session is revoked")
+            services.hub.disconnect(sessionId: sessionId, reason: "session revoked")
             throw APIFailure(
                 .unauthorized, .refreshTokenReused, "this refresh token was already used; the session is ended, log in again")
         case .expired:
@@ -164,9 +166,12 @@ struct AccountController {
     }
 
     @Sendable func lookUp(_ request: Request, context: AuthenticatedContext) async throws -> UserLookupResponse {
-        guard let username = request.uri.queryParameters.get("username")?.lowercased(), username.utf8.count <= 64,
-            let user = try await services.store.user(username: username)
-        else { throw APIFailure.notFound("user") }
+        guard let username = request.uri.queryParameters.get("username")?.lowercased() else {
+            throw APIFailure.badRequest("give the username to look up: /v1/users?username=NAME")
+        }
+        guard username.utf8.count <= 64, let user = try await services.store.user(username: username) else {
+            throw APIFailure.notFound("user")
+        }
         return UserLookupResponse(userId: user.id, username: user.username)
     }
 

@@ -16,6 +16,7 @@ struct DeviceController {
         group.put("devices/{deviceId}/signed-prekey", use: replaceSignedPreKey)
         group.json(.post, "devices/{deviceId}/one-time-prekeys", use: uploadOneTimePreKeys)
         group.json(.get, "devices/{deviceId}/one-time-prekeys", use: countOneTimePreKeys)
+        group.json(.get, "users/{userId}/devices", use: userDevices)
         group.json(.post, "users/{userId}/bundles", use: claimBundles)
     }
 
@@ -82,6 +83,15 @@ struct DeviceController {
             throw APIFailure.notFound("device")
         }
         return PreKeyCountResponse(count: device.oneTimePreKeyCount, low: device.oneTimePreKeyCount < APILimits.oneTimePreKeysLowWatermark)
+    }
+
+    /// Another account's devices and identity keys (public), without consuming anything.
+    @Sendable func userDevices(_ request: Request, context: AuthenticatedContext) async throws -> UserDevicesResponse {
+        let userId = try context.parameters.require("userId")
+        guard userId.utf8.count <= 64, let user = try await services.store.user(id: userId) else { throw APIFailure.notFound("user") }
+        return UserDevicesResponse(
+            userId: user.id, username: user.username,
+            devices: try await services.store.devices(userId: user.id).map { PublicDevice(deviceId: $0.deviceId, identityKey: Data($0.identityKey)) })
     }
 
     /// Hands out one bundle per device of the user; each one-time prekey goes to one caller only.

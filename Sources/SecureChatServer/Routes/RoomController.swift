@@ -62,6 +62,9 @@ struct RoomController {
     @Sendable func join(_ request: Request, context: AuthenticatedContext) async throws -> RoomResponse {
         let room = try await room(context)
         let body = try await Self.optionalBody(JoinRoomRequest.self, request) ?? JoinRoomRequest()
+        if try await services.store.membership(roomId: room.id, userId: context.user.userId) != nil {
+            throw APIFailure(.conflict, .alreadyMember, "you are already a member of this room")
+        }
         if let passwordHash = room.passwordHash {
             // Per room and client address: guessing one room's password is slow, and one
             // attacker cannot lock everyone else out of it.

@@ -21,8 +21,8 @@ struct SessionRecord: Sendable, Equatable {
 
 enum RefreshOutcome: Sendable, Equatable {
     case rotated(SessionRecord)
-    /// An already used token came back: the whole family was revoked.
-    case reused
+    /// An already used token came back: the whole family (this session) was revoked.
+    case reused(sessionId: String)
     case unknown
     case expired
 }
@@ -37,6 +37,8 @@ struct DeviceRecord: Sendable, Equatable {
     var signedPreKey: [UInt8]
     var createdAt: Milliseconds
     var oneTimePreKeyCount: Int
+    /// The sequence number of the last delivery stored for the device.
+    var lastSeq: Int64 = 0
 }
 
 struct ClaimedBundle: Sendable, Equatable {

@@ -4,16 +4,16 @@ import SecureChatAPI
 
 extension PostgresChatStore {
     private static let deviceColumns = """
-        d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at,
+        d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at, d.last_seq,
         (SELECT COUNT(*) FROM one_time_prekeys o WHERE o.device_key = d.key) AS prekey_count
         """
 
     static func deviceRecord(_ row: PostgresRow) throws -> DeviceRecord {
-        let (key, userId, deviceId, name, identityKey, signedPreKey, createdAt, count) = try row.decode(
-            (Int64, String, Int64, String, Data, Data, Int64, Int64).self)
+        let (key, userId, deviceId, name, identityKey, signedPreKey, createdAt, lastSeq, count) = try row.decode(
+            (Int64, String, Int64, String, Data, Data, Int64, Int64, Int64).self)
         return DeviceRecord(
             key: key, userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId), name: name, identityKey: Array(identityKey),
-            signedPreKey: Array(signedPreKey), createdAt: createdAt, oneTimePreKeyCount: Int(count))
+            signedPreKey: Array(signedPreKey), createdAt: createdAt, oneTimePreKeyCount: Int(count), lastSeq: lastSeq)
     }
 
     func addDevice(_ device: DeviceRecord, oneTimePreKeys: [(id: UInt32, encoded: [UInt8])]) async throws -> DeviceRecord {

@@ -299,7 +299,8 @@ extension PostgresChatStore {
             SELECT 1 FROM attachments a WHERE a.id = \(attachmentId) AND (
                 a.uploader_user_id = \(userId)
                 OR EXISTS (SELECT 1 FROM attachment_grants g WHERE g.attachment_id = a.id AND g.user_id = \(userId))
-                OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = a.room_id AND m.user_id = \(userId))
+                OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = a.room_id AND m.user_id = \(userId)
+                           AND m.joined_at <= a.created_at)
                 OR EXISTS (SELECT 1 FROM users u JOIN memberships x ON x.user_id = u.id
                            JOIN memberships y ON y.room_id = x.room_id AND y.user_id = \(userId)
                            WHERE u.avatar_attachment_id = a.id))
@@ -314,6 +315,9 @@ extension PostgresChatStore {
     }
 
     func deleteAttachment(id: String) async throws {
-        try await client.query("DELETE FROM attachments WHERE id = \(id)", logger: logger)
+        try await transaction { connection in
+            try await connection.query("UPDATE users SET avatar_attachment_id = NULL WHERE avatar_attachment_id = \(id)", logger: self.logger)
+            try await connection.query("DELETE FROM attachments WHERE id = \(id)", logger: self.logger)
+        }
     }
 }

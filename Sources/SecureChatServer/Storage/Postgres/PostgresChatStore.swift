@@ -187,7 +187,7 @@ final class PostgresChatStore: ChatStore {
                 let sessionId = try row.decode(String.self)
                 try await connection.query(
                     "UPDATE sessions SET revoked_at = \(now) WHERE id = \(sessionId) AND revoked_at IS NULL", logger: self.logger)
-                return .reused
+                return .reused(sessionId: sessionId)
             }
             return .unknown
         }

@@ -42,7 +42,7 @@ extension SQLiteChatStore {
     }
 
     private static let deviceColumns = """
-        d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at,
+        d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at, d.last_seq,
         (SELECT COUNT(*) FROM one_time_prekeys o WHERE o.device_key = d.key) AS prekey_count
         """
 
@@ -51,7 +51,7 @@ extension SQLiteChatStore {
             key: row["key"], userId: row["user_id"], deviceId: UInt32(truncatingIfNeeded: row["device_id"] as Int64),
             name: row["name"], identityKey: (row["identity_key"] as Data).bytes,
             signedPreKey: (row["signed_prekey"] as Data).bytes, createdAt: row["created_at"],
-            oneTimePreKeyCount: row["prekey_count"])
+            oneTimePreKeyCount: row["prekey_count"], lastSeq: row["last_seq"])
     }
 
     func devices(userId: String) async throws -> [DeviceRecord] {

@@ -298,7 +298,8 @@ extension SQLiteChatStore {
                     SELECT 1 FROM attachments a WHERE a.id = ?1 AND (
                         a.uploader_user_id = ?2
                         OR EXISTS (SELECT 1 FROM attachment_grants g WHERE g.attachment_id = a.id AND g.user_id = ?2)
-                        OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = a.room_id AND m.user_id = ?2)
+                        OR EXISTS (SELECT 1 FROM memberships m WHERE m.room_id = a.room_id AND m.user_id = ?2
+                                   AND m.joined_at <= a.created_at)
                         OR EXISTS (SELECT 1 FROM users u JOIN memberships x ON x.user_id = u.id
                                    JOIN memberships y ON y.room_id = x.room_id AND y.user_id = ?2
                                    WHERE u.avatar_attachment_id = a.id))
@@ -317,6 +318,7 @@ extension SQLiteChatStore {
 
     func deleteAttachment(id: String) async throws {
         try await pool.write { db in
+            try db.execute(sql: "UPDATE users SET avatar_attachment_id = NULL WHERE avatar_attachment_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM attachments WHERE id = ?", arguments: [id])
         }
     }

@@ -143,7 +143,7 @@ final class SQLiteChatStore: ChatStore {
             {
                 try db.execute(
                     sql: "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, sessionId])
-                return .reused
+                return .reused(sessionId: sessionId)
             }
             return .unknown
         }

@@ -119,7 +119,8 @@ public enum ServerFrame: Sendable, Equatable {
         public var userId: String
         public var deviceId: UInt32
         /// The sequence number of the last delivery stored for this device. A client whose own
-        /// counter is higher holds state from before a restore: it resets its counter to this.
+        /// counter is higher holds state from before a restore: the server ignored its
+        /// `resumeAfter` and sends every stored delivery, so the client resets its counter to 0.
         public var lastSeq: Int64
         public init(userId: String, deviceId: UInt32, lastSeq: Int64) {
             self.userId = userId

@@ -88,14 +88,34 @@ extension ServerFrame: Codable {
 public enum APIJSON {
     public static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
+        // Whole milliseconds as an integer: `.millisecondsSince1970` would write the binary
+        // rounding error of seconds × 1000 (`160305747848.00006`).
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(milliseconds(date))
+        }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }
 
     public static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let value = try decoder.singleValueContainer().decode(Double.self)
+            guard value.isFinite, abs(value) < 1e15 else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a time in milliseconds"))
+            }
+            return date(milliseconds: Int64(value.rounded()))
+        }
         return decoder
+    }
+
+    /// The API's time unit: whole milliseconds since 1970-01-01 UTC.
+    public static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    public static func date(milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 }

@@ -5,9 +5,19 @@ import Logging
 import SecureChatAPI
 import SecureChatServer
 
+/// The entry point: NIO's event loops become Swift concurrency's executor before anything runs.
+@main
+enum ServerMain {
+    static func main() async {
+        if !installEventLoopsAsGlobalExecutor() {
+            FileHandle.standardError.write(Data("note: Swift concurrency keeps its own thread pool\n".utf8))
+        }
+        await ServerCommand.main()
+    }
+}
+
 /// `securechat-server`: configuration only. Flags win over `SECURECHAT_*` environment variables,
 /// which win over the defaults.
-@main
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "securechat-server",

@@ -2,9 +2,17 @@ public import Hummingbird
 import HummingbirdWebSocket
 public import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import SecureChatAPI
 import Foundation
+
+/// Makes Swift concurrency run on NIO's event loops, saving a thread hop per await that touches a
+/// socket. Call it first thing on the main thread, before any task starts.
+@discardableResult
+public func installEventLoopsAsGlobalExecutor() -> Bool {
+    NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+}
 
 /// Builds the whole server from its configuration; `securechat-server` runs it, tests use it live.
 public func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> some ApplicationProtocol {

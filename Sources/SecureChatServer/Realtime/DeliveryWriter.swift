@@ -34,6 +34,7 @@ struct DeliveryWriter {
     consuming func run() async throws {
         // `welcome` is always queued first; `behind` starts true, so the backlog follows it.
         for await item in connection.outgoing {
+            connection.dequeued(item)
             switch item {
             case .frame(let frame):
                 try await write(frame)
@@ -47,6 +48,8 @@ struct DeliveryWriter {
                         try await deliver(entry)
                     }
                 }
+            case .catchUp:
+                behind = true
             case .acknowledged(let seq):
                 let upTo = min(seq, lastSent)
                 if upTo > lastAcknowledged {
@@ -112,6 +115,12 @@ struct DeliveryWriter {
     }
 
     private func write(_ frame: ServerFrame) async throws {
-        try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
+        let text: String
+        switch frame {
+        case .message(let delivery): text = FrameEncoding.delivery(delivery)
+        case .accepted(let accepted): text = FrameEncoding.accepted(accepted)
+        default: text = String(decoding: try encoder.encode(frame), as: UTF8.self)
+        }
+        try await outbound.write(.text(text))
     }
 }

@@ -78,7 +78,7 @@ struct EphemeralRelay {
             for member in try await services.store.members(roomId: room.id) {
                 for deviceId in member.deviceIds {
                     let address = DeviceAddress(userId: member.userId, deviceId: deviceId)
-                    if address != sender { services.hub.connection(for: address)?.send(frame) }
+                    if address != sender { services.hub.connection(for: address)?.sendEphemeral(frame) }
                 }
             }
         case (nil, nil, let recipients?):
@@ -88,7 +88,7 @@ struct EphemeralRelay {
             for recipient in recipients {
                 try SendValidation.checkCiphertext(recipient.ciphertext)
                 let address = DeviceAddress(userId: recipient.userId, deviceId: recipient.deviceId)
-                services.hub.connection(for: address)?.send(.ephemeral(.init(sender: sender, room: nil, payload: recipient.ciphertext)))
+                services.hub.connection(for: address)?.sendEphemeral(.ephemeral(.init(sender: sender, room: nil, payload: recipient.ciphertext)))
             }
         default:
             throw APIFailure.badRequest("an ephemeral frame has either room and payload, or recipients")

@@ -29,9 +29,13 @@ struct AttachmentFiles: Sendable {
             let size = (try FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.int64Value ?? 0
             try FileManager.default.moveItem(atPath: partial, toPath: path(for: id))
             return size
+        } catch let failure as APIFailure {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw failure
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
-            throw error
+            // The body stopped before its announced length (the client went away or lied).
+            throw APIFailure.badRequest("the upload ended before the announced Content-Length")
         }
     }
 

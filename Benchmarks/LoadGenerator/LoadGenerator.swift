@@ -37,8 +37,8 @@ struct LoadGenerator: AsyncParsableCommand {
         let server = try ServerUnderTest(binary: URL(fileURLWithPath: self.server), databaseURL: databaseURL)
         defer { server.stop() }
         let endpoint = Endpoint(port: server.port)
-        print("server pid \(server.process.processIdentifier) on port \(server.port), \(databaseURL == nil ? "SQLite" : "PostgreSQL")")
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+        emit("server pid \(server.process.processIdentifier) on port \(server.port), \(databaseURL == nil ? "SQLite" : "PostgreSQL")")
+        emit("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
 
         if scenario.contains("oneToOne") { try await oneToOne(server, endpoint) }
         if scenario.contains("latency") { try await latency(server, endpoint, rate: 2000) }
@@ -55,7 +55,7 @@ struct LoadGenerator: AsyncParsableCommand {
             for task in tasks {
                 group.addTask {
                     do { try await task() } catch is CancellationError {} catch {
-                        if !Task.isCancelled { print("client failed: \(error)") }
+                        if !Task.isCancelled { emit("client failed: \(error)") }
                     }
                 }
             }
@@ -110,7 +110,7 @@ struct LoadGenerator: AsyncParsableCommand {
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
-        print(
+        emit(
             String(
                 format: "1:1 throughput: %.0f delivered/s, %.0f accepted/s, server CPU %.1f µs per message (%d pairs, window %d)",
                 Double(result.delivered) / result.elapsed, Double(result.accepted) / result.elapsed,
@@ -140,7 +140,7 @@ struct LoadGenerator: AsyncParsableCommand {
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
-        print(
+        emit(
             String(
                 format: "paced 1:1 at %d/s: %.0f delivered/s, server CPU %.1f µs per message", rate,
                 Double(result.delivered) / result.elapsed, result.cpu / Double(max(result.delivered, 1)) * 1e6))
@@ -171,7 +171,7 @@ struct LoadGenerator: AsyncParsableCommand {
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
-        print(
+        emit(
             String(
                 format: "%d-member room: %.0f messages sent/s, %.0f deliveries/s to the %d listening members, server CPU %.1f µs per delivery",
                 members, Double(result.accepted) / result.elapsed, Double(result.delivered) / result.elapsed, members - senderCount,
@@ -193,7 +193,7 @@ struct LoadGenerator: AsyncParsableCommand {
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
-        print(
+        emit(
             String(
                 format: "WebSocket authentications (connect, hello, welcome, close): %.0f/s, server CPU %.0f µs each",
                 Double(result.delivered) / result.elapsed, result.cpu / Double(max(result.delivered, 1)) * 1e6))
@@ -220,7 +220,7 @@ struct LoadGenerator: AsyncParsableCommand {
             while connected.snapshot.delivered < idleConnections { try await Task.sleep(for: .milliseconds(200)) }
             try await Task.sleep(for: .seconds(5))
             let after = server.residentBytes
-            print(
+            emit(
                 String(
                     format: "%d idle authenticated connections: server RSS %.1f MiB → %.1f MiB, %.1f KiB per connection", idleConnections,
                     Double(before) / 1_048_576, Double(after) / 1_048_576, Double(after - before) / Double(idleConnections) / 1024))
@@ -232,7 +232,7 @@ struct LoadGenerator: AsyncParsableCommand {
         guard !latencies.isEmpty else { return }
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6 }
-        print(
+        emit(
             String(
                 format: "%@: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d samples)", label, percentile(0.5), percentile(0.99),
                 Double(sorted.last ?? 0) / 1e6, sorted.count))
@@ -244,4 +244,9 @@ struct LoadGenerator: AsyncParsableCommand {
         limit.rlim_cur = limit.rlim_max
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
+}
+
+/// Writes a line at once (unbuffered), so that figures reach a log even if a later scenario fails.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

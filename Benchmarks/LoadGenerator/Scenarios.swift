@@ -116,8 +116,8 @@ func runSender(
             if interval > 0 || sent - answered < window { continue }
         }
         if interval > 0 && sent - answered == 0 {
-            let wait = nextSend > monotonicNanoseconds() ? nextSend - monotonicNanoseconds() : 0
-            try await Task.sleep(nanoseconds: wait)
+            let now = monotonicNanoseconds()
+            if nextSend > now { try await Task.sleep(nanoseconds: nextSend - now) }
             continue
         }
         guard let frame = try await frames.next() else { return }

@@ -26,11 +26,6 @@ struct KeyRing: Sendable {
     let currentId: String
     let keys: [String: SymmetricKey]
 
-    var current: SymmetricKey {
-        // `currentId` is always a member: both initialisers guarantee it.
-        keys[currentId]!
-    }
-
     init(currentId: String, keys: [String: SymmetricKey]) {
         self.currentId = currentId
         self.keys = keys

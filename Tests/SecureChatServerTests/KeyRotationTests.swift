@@ -57,3 +57,26 @@ struct KeyRotationTests {
         await environment.cleanUp()
     }
 }
+
+@Suite("Key rings")
+struct KeyRingTests {
+    @Test("a new key always becomes current, even several within one second")
+    func newestIsCurrent() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-keyring-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let first = try KeyRing.load(folder: folder)
+        let now = Date()
+        var previous = first.currentId
+        for _ in 0..<5 {
+            let added = try KeyRing.addKey(folder: folder, now: now)
+            let ring = try KeyRing.load(folder: folder)
+            #expect(ring.currentId == added)
+            #expect(added > previous)
+            previous = added
+        }
+        // A clock that stepped back does not demote the newest key either.
+        let earlier = try KeyRing.addKey(folder: folder, now: now.addingTimeInterval(-3600))
+        #expect(try KeyRing.load(folder: folder).currentId == earlier)
+        #expect(try KeyRing.load(folder: folder).keys.count == 7)
+    }
+}

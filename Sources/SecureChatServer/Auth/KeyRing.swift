@@ -75,7 +75,12 @@ struct KeyRing: Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss"
-        let id = "k\(formatter.string(from: now))-\(Identifiers.random(bits: 20))"
+        // The newest id must sort last: within one second (or after a clock step back) extend the
+        // newest existing id, which keeps it unique and ordered.
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
+            .filter { $0.hasSuffix(".key") }.map { String($0.dropLast(4)) } ?? []
+        var id = "k\(formatter.string(from: now))"
+        if let newest = existing.max(), newest >= id { id = newest + "1" }
         let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         let path = folder.appendingPathComponent("\(id).key").path
         guard FileManager.default.createFile(

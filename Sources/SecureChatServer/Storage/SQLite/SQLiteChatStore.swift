@@ -9,6 +9,10 @@ final class SQLiteChatStore: ChatStore {
 
     /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
     init(path: String) throws {
+        // Owner-only from the start: SQLite gives its -wal and -shm files the database's mode.
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)

@@ -163,7 +163,7 @@ struct RoomTests {
         }
     }
 
-    @Test("expired messages are deleted, and with them what they pointed at", arguments: TestDatabase.available)
+    @Test("expired room messages are deleted from history and from offline devices' queues", arguments: TestDatabase.available)
     func retention(database: TestDatabase) async throws {
         try await TestServer.withLive(database: database, configure: {
             $0.sweepInterval = 0.1

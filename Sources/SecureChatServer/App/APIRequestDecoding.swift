@@ -8,6 +8,16 @@ enum APIRequestDecoding {
     static func decode<Body: Decodable>(_ type: Body.Type, from request: Request, limit: Int = APILimits.jsonBodyBytes)
         async throws -> Body
     {
+        guard let body = try await decodeIfPresent(type, from: request, limit: limit) else {
+            throw APIFailure(.badRequest, .invalidJSON, "the request needs a JSON body")
+        }
+        return body
+    }
+
+    /// A body that may be absent (or empty); when present it must be valid.
+    static func decodeIfPresent<Body: Decodable>(_ type: Body.Type, from request: Request, limit: Int = APILimits.jsonBodyBytes)
+        async throws -> Body?
+    {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -15,7 +25,7 @@ enum APIRequestDecoding {
         } catch is NIOTooManyBytesError {
             throw APIFailure(.contentTooLarge, .payloadTooLarge, "the request body is larger than \(limit) bytes")
         }
-        guard buffer.readableBytes > 0 else { throw APIFailure(.badRequest, .invalidJSON, "the request needs a JSON body") }
+        guard buffer.readableBytes > 0 else { return nil }
         do {
             return try APIJSON.makeDecoder().decode(Body.self, from: Data(buffer: buffer))
         } catch let error as DecodingError {

@@ -10,6 +10,13 @@ import SecureChatAPI
 struct RealtimeSession {
     let services: ChatServices
     let logger: Logger
+    /// One decoder for the socket's life: every frame goes through it.
+    private let decoder = APIJSON.makeDecoder()
+
+    init(services: ChatServices, logger: Logger) {
+        self.services = services
+        self.logger = logger
+    }
 
     /// Sends a device may have waiting for their `accepted` before the socket stops reading.
     static let maximumInFlightSends = 256
@@ -82,7 +89,7 @@ struct RealtimeSession {
             throw APIFailure(.badRequest, .unsupportedFrame, "frames are JSON text; binary frames are not accepted")
         }
         do {
-            return try APIJSON.makeDecoder().decode(ClientFrame.self, from: Data(text.utf8))
+            return try decoder.decode(ClientFrame.self, from: Data(text.utf8))
         } catch let error as DecodingError {
             throw APIFailure(.badRequest, .invalidJSON, "invalid frame: \(APIRequestDecoding.describe(error))")
         } catch {

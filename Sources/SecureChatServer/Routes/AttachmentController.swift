@@ -65,14 +65,14 @@ struct AttachmentController {
         guard AttachmentFiles.isValidId(id), try await services.store.canRead(attachmentId: id, userId: context.user.userId),
             let attachment = try await services.store.attachment(id: id)
         else { throw APIFailure.notFound("attachment") }
-        let body = try await FileIO().loadFile(path: services.attachments.path(for: id), context: context)
+        let chunks = try services.attachments.open(id: id)
         return Response(
             status: .ok,
             headers: [
                 .contentType: "application/octet-stream", .contentLength: String(attachment.size),
                 .cacheControl: "private, no-store",
             ],
-            body: body)
+            body: ResponseBody(asyncSequence: chunks))
     }
 
     @Sendable func delete(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {

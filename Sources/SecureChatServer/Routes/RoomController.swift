@@ -61,7 +61,7 @@ struct RoomController {
 
     @Sendable func join(_ request: Request, context: AuthenticatedContext) async throws -> RoomResponse {
         let room = try await room(context)
-        let body = try await Self.optionalBody(JoinRoomRequest.self, request) ?? JoinRoomRequest()
+        let body = try await APIRequestDecoding.decodeIfPresent(JoinRoomRequest.self, from: request) ?? JoinRoomRequest()
         if try await services.store.membership(roomId: room.id, userId: context.user.userId) != nil {
             throw APIFailure(.conflict, .alreadyMember, "you are already a member of this room")
         }
@@ -217,18 +217,6 @@ struct RoomController {
             !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else { throw APIFailure.badRequest("a room name is 1 to 100 characters without control characters") }
         return trimmed
-    }
-
-    /// A body that may be absent (or empty); when present it must be valid.
-    static func optionalBody<Body: Decodable>(_ type: Body.Type, _ request: Request) async throws -> Body? {
-        var request = request
-        let buffer = try await request.collectBody(upTo: APILimits.jsonBodyBytes)
-        guard buffer.readableBytes > 0 else { return nil }
-        do {
-            return try APIJSON.makeDecoder().decode(Body.self, from: Data(buffer: buffer))
-        } catch let error as DecodingError {
-            throw APIFailure(.badRequest, .invalidJSON, "invalid request body: \(APIRequestDecoding.describe(error))")
-        }
     }
 
     static func response(_ room: RoomRecord, role: RoomRole, memberCount: Int) -> RoomResponse {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
 
 /// Encrypted attachment blobs on disk, one file per attachment id. Uploads stream to a `.part`
 /// file that is renamed into place once complete, so a file with an id is always whole.
@@ -39,9 +40,36 @@ struct AttachmentFiles: Sendable {
         }
     }
 
+    /// Opens an attachment for streaming. The file is open before the answer starts, so a
+    /// deletion racing with the download (expiry, the uploader) cannot cut it short: an unlinked
+    /// file stays readable through an open descriptor.
+    func open(id: String) throws -> FileChunks {
+        guard let handle = FileHandle(forReadingAtPath: path(for: id)) else { throw APIFailure.notFound("attachment") }
+        return FileChunks(handle: handle)
+    }
+
     func delete(_ ids: [String]) {
         for id in ids where Self.isValidId(id) { try? FileManager.default.removeItem(atPath: path(for: id)) }
     }
+}
+
+/// An open file read in 128 KiB chunks on NIO's thread pool, so that disk reads never block an event loop.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let handle: FileHandle
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle
+
+        mutating func next() async throws -> ByteBuffer? {
+            let handle = self.handle
+            let data = try await NIOThreadPool.singleton.runIfActive { try handle.read(upToCount: 128 * 1024) }
+            guard let data, !data.isEmpty else { return nil }
+            return ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 }
 
 /// Passes buffers through until more than `limit` bytes have gone by, then throws 413.

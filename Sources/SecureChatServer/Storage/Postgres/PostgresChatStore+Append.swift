@@ -1,0 +1,286 @@
+import Foundation
+import PostgresNIO
+import SecureChatAPI
+
+extension PostgresChatStore {
+    /// The whole batch in a handful of set-based statements: round trips, not rows, are what a
+    /// PostgreSQL transaction pays for, so each step handles every send of the batch at once.
+    func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome] {
+        try await transaction { connection in
+            let outcomes = try await self.appendBatch(connection, sends)
+            if !acks.isEmpty {
+                let ordered = acks.sorted { $0.key < $1.key }
+                try await connection.query(
+                    """
+                    DELETE FROM inbox i USING unnest(\(ordered.map(\.key))::bigint[], \(ordered.map(\.value))::bigint[]) AS a(device_key, seq)
+                    WHERE i.device_key = a.device_key AND i.seq <= a.seq
+                    """, logger: self.logger)
+            }
+            return outcomes
+        }
+    }
+
+    private struct SendKey: Hashable {
+        let userId: String
+        let deviceId: Int64
+        let clientMessageId: String
+    }
+
+    private func appendBatch(_ connection: PostgresConnection, _ sends: [PendingSend]) async throws -> [SendOutcome] {
+        guard !sends.isEmpty else { return [] }
+        let keys = sends.map { SendKey(userId: $0.senderUserId, deviceId: Int64($0.senderDeviceId), clientMessageId: $0.clientMessageId) }
+        // 1. Sends already stored (retries).
+        var existing: [SendKey: (id: Int64, sentAt: Int64)] = [:]
+        for row in try await rows(
+            """
+            SELECT m.sender_user_id, m.sender_device_id, m.client_message_id, m.id, m.sent_at
+            FROM messages m JOIN unnest(\(keys.map(\.userId))::text[], \(keys.map(\.deviceId))::bigint[], \(keys.map(\.clientMessageId))::text[])
+                AS k(user_id, device_id, client_message_id)
+            ON m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id AND m.client_message_id = k.client_message_id
+            """, on: connection)
+        {
+            let (userId, deviceId, clientMessageId, id, sentAt) = try row.decode((String, Int64, String, Int64, Int64).self)
+            existing[SendKey(userId: userId, deviceId: deviceId, clientMessageId: clientMessageId)] = (id, sentAt)
+        }
+        // 2. Every device a pairwise send names.
+        var addresses: [DeviceAddress] = []
+        for send in sends { if case .devices(let envelopes) = send.target { addresses += envelopes.map(\.address) } }
+        var deviceKeys: [DeviceAddress: Int64] = [:]
+        if !addresses.isEmpty {
+            for row in try await rows(
+                """
+                SELECT d.user_id, d.device_id, d.key FROM devices d
+                JOIN unnest(\(addresses.map(\.userId))::text[], \(addresses.map { Int64($0.deviceId) })::bigint[]) AS a(user_id, device_id)
+                ON d.user_id = a.user_id AND d.device_id = a.device_id
+                """, on: connection)
+            {
+                let (userId, deviceId, key) = try row.decode((String, Int64, Int64).self)
+                deviceKeys[DeviceAddress(userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId))] = key
+            }
+        }
+        // 3. Each room the batch writes to: the room, its members and their devices.
+        var rooms: [String: (room: RoomRecord, members: Set<String>, devices: [(key: Int64, userId: String)])] = [:]
+        for code in Set(sends.compactMap { send -> String? in if case .room(let code, _) = send.target { code } else { nil } }) {
+            guard let room = try await rows(
+                "SELECT id, code, name, password_hash, retention_seconds, created_at FROM rooms WHERE code = \(code)", on: connection
+            ).first.map(Self.roomRecord)
+            else { continue }
+            var members = Set<String>()
+            var devices: [(key: Int64, userId: String)] = []
+            for row in try await rows(
+                """
+                SELECT m.user_id, d.key FROM memberships m LEFT JOIN devices d ON d.user_id = m.user_id
+                WHERE m.room_id = \(room.id) ORDER BY d.key
+                """, on: connection)
+            {
+                let (userId, key) = try row.decode((String, Int64?).self)
+                members.insert(userId)
+                if let key { devices.append((key, userId)) }
+            }
+            rooms[code] = (room, members, devices)
+        }
+        // 4. Decide each send in order; nothing is written for a refused one.
+        enum Plan {
+            case refused(APIErrorCode, String)
+            case duplicate(of: Int)
+            case existing(id: Int64, sentAt: Int64)
+            case new(roomId: Int64?, roomCode: String?, payload: SealedPayload?, recipients: [(key: Int64, address: DeviceAddress?, payload: SealedPayload)], expiresAt: Int64)
+        }
+        var plans: [Plan] = []
+        var firstInBatch: [SendKey: Int] = [:]
+        for (index, send) in sends.enumerated() {
+            let key = keys[index]
+            if let found = existing[key] {
+                plans.append(.existing(id: found.id, sentAt: found.sentAt))
+                continue
+            }
+            if let first = firstInBatch[key] {
+                plans.append(.duplicate(of: first))
+                continue
+            }
+            do {
+                for id in send.attachmentIds {
+                    guard try await !rows(
+                        "SELECT 1 FROM attachments WHERE id = \(id) AND uploader_user_id = \(send.senderUserId)", on: connection
+                    ).isEmpty
+                    else { throw APIFailure(.notFound, .notFound, "attachment \(id) not found among your uploads") }
+                }
+                switch send.target {
+                case .room(let code, let ciphertext):
+                    guard let entry = rooms[code] else { throw APIFailure.notFound("room") }
+                    guard entry.members.contains(send.senderUserId) else { throw APIFailure.notAMember }
+                    let recipients = entry.devices.filter { $0.key != send.senderDeviceKey }.map { (key: $0.key, address: DeviceAddress?.none, payload: ciphertext) }
+                    plans.append(
+                        .new(
+                            roomId: entry.room.id, roomCode: entry.room.code, payload: ciphertext, recipients: recipients,
+                            expiresAt: send.sentAt + entry.room.retentionSeconds * 1000))
+                case .devices(let envelopes):
+                    var recipients: [(key: Int64, address: DeviceAddress?, payload: SealedPayload)] = []
+                    for envelope in envelopes {
+                        guard let key = deviceKeys[envelope.address] else {
+                            throw APIFailure(
+                                .notFound, .unknownDevice,
+                                "device \(envelope.address.deviceId) of user \(envelope.address.userId) does not exist")
+                        }
+                        recipients.append((key, envelope.address, envelope.ciphertext))
+                    }
+                    plans.append(.new(roomId: nil, roomCode: nil, payload: nil, recipients: recipients, expiresAt: send.expiresAt))
+                }
+                firstInBatch[key] = index
+            } catch let failure as APIFailure {
+                plans.append(.refused(failure.code, failure.message))
+            }
+        }
+        // 5. Insert the new messages in one statement.
+        var newIndices: [Int] = []
+        for (index, plan) in plans.enumerated() { if case .new = plan { newIndices.append(index) } }
+        var messageIds: [Int: Int64] = [:]
+        if !newIndices.isEmpty {
+            var userIds: [String] = [], deviceIds: [Int64] = [], clientIds: [String] = [], roomIds: [Int64] = []
+            var keyIds: [String] = [], payloads: [ByteBuffer] = [], sentAts: [Int64] = [], expiries: [Int64] = [], ordinals: [Int64] = []
+            for index in newIndices {
+                guard case .new(let roomId, _, let payload, _, let expiresAt) = plans[index] else { continue }
+                let send = sends[index]
+                userIds.append(send.senderUserId)
+                deviceIds.append(Int64(send.senderDeviceId))
+                clientIds.append(send.clientMessageId)
+                roomIds.append(roomId ?? 0)
+                keyIds.append(payload?.keyId ?? "")
+                payloads.append(ByteBuffer(bytes: payload?.bytes ?? []))
+                sentAts.append(send.sentAt)
+                expiries.append(expiresAt)
+                ordinals.append(Int64(index))
+            }
+            // Ordinals come back with the ids, so each id lands on its send; NULLIF turns the
+            // empty sentinels (arrays cannot hold NULL here) back into NULL.
+            for row in try await rows(
+                """
+                WITH input AS (
+                    SELECT * FROM unnest(\(userIds)::text[], \(deviceIds)::bigint[], \(clientIds)::text[], \(roomIds)::bigint[],
+                        \(keyIds)::text[], \(payloads)::bytea[], \(sentAts)::bigint[], \(expiries)::bigint[], \(ordinals)::bigint[])
+                        AS t(user_id, device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at, ordinal)
+                    ORDER BY ordinal
+                ), inserted AS (
+                    INSERT INTO messages (sender_user_id, sender_device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at)
+                    SELECT user_id, device_id, client_message_id, NULLIF(room_id, 0), NULLIF(key_id, ''), NULLIF(payload, ''::bytea),
+                        sent_at, expires_at
+                    FROM input ORDER BY ordinal
+                    ON CONFLICT (sender_user_id, sender_device_id, client_message_id) DO NOTHING
+                    RETURNING id, sender_user_id, sender_device_id, client_message_id
+                )
+                SELECT input.ordinal, inserted.id FROM inserted JOIN input
+                ON input.user_id = inserted.sender_user_id AND input.device_id = inserted.sender_device_id
+                    AND input.client_message_id = inserted.client_message_id
+                """, on: connection)
+            {
+                let (ordinal, id) = try row.decode((Int64, Int64).self)
+                messageIds[Int(ordinal)] = id
+            }
+        }
+        // 6. Sequence numbers: one UPDATE reserves a contiguous range per device; rows lock until commit.
+        var perDevice: [Int64: Int64] = [:]
+        for index in newIndices where messageIds[index] != nil {
+            guard case .new(_, _, _, let recipients, _) = plans[index] else { continue }
+            for recipient in recipients { perDevice[recipient.key, default: 0] += 1 }
+        }
+        var nextSeq: [Int64: Int64] = [:]
+        if !perDevice.isEmpty {
+            let ordered = perDevice.sorted { $0.key < $1.key }
+            // Lock in key order first, as membership events do, so that the two never deadlock.
+            try await connection.query(
+                "SELECT key FROM devices WHERE key = ANY(\(ordered.map(\.key))::bigint[]) ORDER BY key FOR UPDATE", logger: logger)
+            for row in try await rows(
+                """
+                UPDATE devices d SET last_seq = d.last_seq + c.n
+                FROM unnest(\(ordered.map(\.key))::bigint[], \(ordered.map(\.value))::bigint[]) AS c(key, n)
+                WHERE d.key = c.key RETURNING d.key, d.last_seq, c.n
+                """, on: connection)
+            {
+                let (key, last, count) = try row.decode((Int64, Int64, Int64).self)
+                nextSeq[key] = last - count + 1
+            }
+        }
+        // 7. The inbox rows, in one statement; the outcomes in order.
+        var inboxKeys: [Int64] = [], inboxSeqs: [Int64] = [], inboxMessages: [Int64] = []
+        var inboxKeyIds: [String] = [], inboxPayloads: [ByteBuffer] = [], inboxExpiries: [Int64] = []
+        var outcomes: [SendOutcome] = []
+        for (index, plan) in plans.enumerated() {
+            let send = sends[index]
+            switch plan {
+            case .refused(let code, let message):
+                outcomes.append(.refused(code, message))
+            case .existing(let id, let sentAt):
+                outcomes.append(.accepted(messageId: id, sentAt: sentAt, duplicate: true, deliveries: []))
+            case .duplicate(let first):
+                if let id = messageIds[first] {
+                    outcomes.append(.accepted(messageId: id, sentAt: sends[first].sentAt, duplicate: true, deliveries: []))
+                } else {
+                    outcomes.append(try await duplicateAfterRace(connection, send))
+                }
+            case .new(_, let roomCode, _, let recipients, let expiresAt):
+                guard let messageId = messageIds[index] else {
+                    // Another transaction stored the same send since step 1.
+                    outcomes.append(try await duplicateAfterRace(connection, send))
+                    continue
+                }
+                try await linkAttachments(connection, messageId: messageId, attachmentIds: send.attachmentIds)
+                let sender = DeviceAddress(userId: send.senderUserId, deviceId: send.senderDeviceId)
+                var deliveries: [InboxEntry] = []
+                for recipient in recipients {
+                    guard let seq = nextSeq[recipient.key] else { continue }
+                    nextSeq[recipient.key] = seq + 1
+                    inboxKeys.append(recipient.key)
+                    inboxSeqs.append(seq)
+                    inboxMessages.append(messageId)
+                    // Room deliveries read the message's payload; pairwise ones carry their own.
+                    inboxKeyIds.append(recipient.address == nil ? "" : recipient.payload.keyId)
+                    inboxPayloads.append(ByteBuffer(bytes: recipient.address == nil ? [] : recipient.payload.bytes))
+                    inboxExpiries.append(expiresAt)
+                    deliveries.append(
+                        InboxEntry(
+                            deviceKey: recipient.key, seq: seq,
+                            content: .message(
+                                messageId: messageId, sender: sender, clientMessageId: send.clientMessageId, roomCode: roomCode,
+                                ciphertext: recipient.payload, sentAt: send.sentAt)))
+                }
+                outcomes.append(.accepted(messageId: messageId, sentAt: send.sentAt, duplicate: false, deliveries: deliveries))
+            }
+        }
+        if !inboxKeys.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO inbox (device_key, seq, message_id, key_id, payload, event, expires_at)
+                SELECT device_key, seq, message_id, NULLIF(key_id, ''), NULLIF(payload, ''::bytea), NULL, expires_at
+                FROM unnest(\(inboxKeys)::bigint[], \(inboxSeqs)::bigint[], \(inboxMessages)::bigint[], \(inboxKeyIds)::text[],
+                    \(inboxPayloads)::bytea[], \(inboxExpiries)::bigint[]) AS t(device_key, seq, message_id, key_id, payload, expires_at)
+                """, logger: logger)
+        }
+        return outcomes
+    }
+
+    private func existingMessage(_ connection: PostgresConnection, _ send: PendingSend) async throws -> (id: Int64, sentAt: Int64)? {
+        try await rows(
+            """
+            SELECT id, sent_at FROM messages
+            WHERE sender_user_id = \(send.senderUserId) AND sender_device_id = \(Int64(send.senderDeviceId))
+                AND client_message_id = \(send.clientMessageId)
+            """, on: connection
+        ).first.map { try $0.decode((Int64, Int64).self) }
+    }
+
+    /// Another transaction stored the same send between our check and our insert.
+    private func duplicateAfterRace(_ connection: PostgresConnection, _ send: PendingSend) async throws -> SendOutcome {
+        guard let existing = try await existingMessage(connection, send) else {
+            throw APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again")
+        }
+        return .accepted(messageId: existing.id, sentAt: existing.sentAt, duplicate: true, deliveries: [])
+    }
+
+    private func linkAttachments(_ connection: PostgresConnection, messageId: Int64, attachmentIds: [String]) async throws {
+        for id in attachmentIds {
+            try await connection.query(
+                "INSERT INTO message_attachments (message_id, attachment_id) VALUES (\(messageId), \(id)) ON CONFLICT DO NOTHING",
+                logger: logger)
+        }
+    }
+}

@@ -1,5 +1,5 @@
 public import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 public import Logging
 import NIOCore
 import NIOPosix
@@ -21,13 +21,9 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
     let sweeper = ExpirySweeper(services: services)
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: router,
-            configuration: .init(
-                http1: .init(idleTimeout: .seconds(120)),
-                ws: .init(
-                    maxFrameSize: APILimits.frameBytes, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5),
-                    validateUTF8: true))),
+        server: HTTPServerBuilder { responder in
+            RealtimeServerChannel(responder: responder, services: services, httpIdleTimeout: .seconds(120), timing: .init())
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),
         // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the
         // database connections close.
@@ -78,10 +74,12 @@ func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
     HealthController(services: services).addRoutes(to: router)
     let v1 = router.group("v1")
     AccountController(services: services).addPublicRoutes(to: v1)
-    v1.ws("ws") { _, _ in
-        .upgrade([:])
-    } onUpgrade: { inbound, outbound, context in
-        try await RealtimeSession(services: services, logger: context.logger).run(inbound: inbound, outbound: outbound)
+    // The upgrade itself is taken by ``RealtimeServerChannel`` before routing; a plain request
+    // here did not ask for one.
+    v1.get("ws") { _, _ -> Response in
+        throw APIFailure(
+            HTTPResponse.Status(code: 426, reasonPhrase: "Upgrade Required"), .badRequest,
+            "connect with a WebSocket upgrade (Sec-WebSocket-Version 13)")
     }
     let authenticated = v1.add(middleware: BearerAuthMiddleware(services: services)).group(context: AuthenticatedContext.self)
     AccountController(services: services).addRoutes(to: authenticated)

@@ -1,22 +1,18 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import SecureChatAPI
 
-/// The context of every request: the WebSocket upgrade needs its handler reference, and
-/// ``BearerAuthMiddleware`` records who is calling.
-struct ChatRequestContext: RequestContext, WebSocketRequestContext {
+/// The context of every request: ``BearerAuthMiddleware`` records who is calling.
+struct ChatRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
-    let webSocket: WebSocketHandlerReference<ChatRequestContext>
     var user: AuthenticatedUser?
     /// The peer's IP address, for rate limits keyed by client.
     let remoteAddress: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        webSocket = .init()
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 

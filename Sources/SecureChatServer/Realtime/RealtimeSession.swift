@@ -1,95 +1,216 @@
 import Foundation
-import HummingbirdWebSocket
 import Logging
-import NIOConcurrencyHelpers
+import NIOCore
 import NIOWebSocket
 import SecureChatAPI
 
-/// One WebSocket from `hello` to close: reads client frames, and in a second task writes the
-/// device's deliveries in sequence order with a bounded window of unacknowledged ones.
-struct RealtimeSession {
-    let services: ChatServices
-    let logger: Logger
-    /// One decoder for the socket's life: every frame goes through it.
-    private let decoder = APIJSON.makeDecoder()
+/// What a session needs from its socket. Implemented by ``WebSocketTransport``; every call is made
+/// on the socket's event loop.
+protocol RealtimeSocket: AnyObject {
+    /// Queues a text frame; frames queued in one event-loop turn leave in one flush.
+    func sendText(_ text: String)
+    /// Sends `error`, then a close frame with `code`, and closes the connection.
+    func close(code: WebSocketErrorCode, reason: String)
+    /// False while the peer is not reading what was already written.
+    var isWritable: Bool { get }
+    func pauseReading(_ reason: ReadPause)
+    func resumeReading(_ reason: ReadPause)
+}
 
-    init(services: ChatServices, logger: Logger) {
+/// Why a socket stopped reading: reading resumes when no reason is left.
+struct ReadPause: OptionSet, Sendable {
+    let rawValue: UInt8
+    /// `hello` is being checked: later frames wait for the outcome.
+    static let authenticating = ReadPause(rawValue: 1)
+    /// The device has ``RealtimeSession/maximumInFlightSends`` sends waiting for the database.
+    static let sendsInFlight = ReadPause(rawValue: 2)
+    /// The peer does not read: what it sends would produce answers nobody takes.
+    static let peerNotReading = ReadPause(rawValue: 4)
+}
+
+/// One WebSocket from `hello` to close, confined to the socket's event loop: it reads client
+/// frames, and writes the device's deliveries in sequence order with a bounded window of
+/// unacknowledged ones.
+///
+/// Delivery invariants: deliveries go out in strictly increasing `seq` with no gap; at most
+/// ``APILimits/deliveryWindow`` are unacknowledged at once; when the window is full or the peer
+/// stops reading, nothing more is held in memory: the database has it, and the session fetches it
+/// when acknowledgements arrive or the socket drains.
+final class RealtimeSession {
+    /// Sends a device may have waiting for their `accepted` before the socket stops reading.
+    static let maximumInFlightSends = 256
+    /// Frames that may arrive while `hello` is being checked.
+    static let maximumFramesBeforeWelcome = 64
+
+    private enum Phase {
+        case awaitingHello
+        case authenticating(heldFrames: [ByteBuffer])
+        case open(ClientConnection)
+        case closed
+    }
+
+    private let services: ChatServices
+    private let logger: Logger
+    private let eventLoop: any EventLoop
+    /// Weak: the transport owns the session, and callbacks may outlive the connection.
+    private weak var socket: (any RealtimeSocket)?
+    private var phase = Phase.awaitingHello
+    private var helloTimeout: Scheduled<Void>?
+
+    // Delivery window, meaningful once open.
+    private var lastSent: Int64 = 0
+    private var lastAcknowledged: Int64 = 0
+    /// The database may hold deliveries this socket has not sent: fetch before sending live ones.
+    private var behind = true
+    private var fetching = false
+    /// Live deliveries that arrived during a fetch: applied after it, as they may follow it.
+    private var heldLive: [InboxEntry] = []
+    private var heldLiveOverflowed = false
+    private var announcedCaughtUp = false
+    private var inFlightSends = 0
+
+    private static let decoder = APIJSON.makeDecoder()
+    private static let encoder = APIJSON.makeEncoder()
+
+    init(services: ChatServices, socket: any RealtimeSocket, eventLoop: any EventLoop, logger: Logger) {
         self.services = services
+        self.socket = socket
+        self.eventLoop = eventLoop
         self.logger = logger
     }
 
-    /// Sends a device may have waiting for their `accepted` before the socket stops reading.
-    static let maximumInFlightSends = 256
+    private var loopBound: NIOLoopBound<RealtimeSession> { NIOLoopBound(self, eventLoop: eventLoop) }
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        var frames = inbound.messages(maxSize: APILimits.frameBytes).makeAsyncIterator()
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(services.configuration.helloTimeout))
-            try await outbound.write(.text(Self.encode(.error(.init(code: .notAuthenticated, message: "send hello first")))))
-            try await outbound.close(.policyViolation, reason: "no hello")
-        }
-        defer { watchdog.cancel() }
-        guard let first = try await frames.next() else { return }
-        watchdog.cancel()
-        let connection: ClientConnection
-        let resumeAfter: Int64
-        do {
-            (connection, resumeAfter) = try await authenticate(first)
-        } catch let failure as APIFailure {
-            try await outbound.write(.text(Self.encode(.error(.init(code: failure.code, message: failure.message)))))
-            try await outbound.close(.policyViolation, reason: failure.code.rawValue)
-            return
-        }
-        if let replaced = services.hub.register(connection) {
-            replaced.close(.duplicateConnection, "this device connected again on another socket")
-        }
-        defer {
-            services.hub.unregister(connection)
-            connection.finish()
-        }
-        if resumeAfter > 0 { services.writer.acknowledge(deviceKey: connection.deviceKey, upTo: resumeAfter) }
-        let writer = DeliveryWriter(
-            services: services, connection: connection, outbound: outbound, lastSent: resumeAfter, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await writer.run() }
-            let inFlight = InFlightLimit(maximum: Self.maximumInFlightSends)
-            while let message = try await frames.next() {
-                await handle(message, connection: connection, inFlight: inFlight)
-            }
-            connection.finish()
-            try await group.waitForAll()
+    // MARK: Socket events
+
+    func started() {
+        let session = loopBound
+        helloTimeout = eventLoop.scheduleTask(in: .milliseconds(Int64(services.configuration.helloTimeout * 1000))) {
+            session.value.helloTimedOut()
         }
     }
 
-    private func authenticate(_ message: WebSocketMessage) async throws -> (ClientConnection, Int64) {
-        guard case .hello(let hello) = try decode(message) else {
-            throw APIFailure(.unauthorized, .notAuthenticated, "the first frame must be hello")
+    private func helloTimedOut() {
+        guard case .awaitingHello = phase else { return }
+        close(.notAuthenticated, "send hello first")
+    }
+
+    /// The socket closed, for whatever reason: forget this device's connection.
+    func ended() {
+        helloTimeout?.cancel()
+        if case .open(let connection) = phase { services.hub.unregister(connection) }
+        phase = .closed
+    }
+
+    func receivedText(_ text: ByteBuffer) {
+        switch phase {
+        case .awaitingHello:
+            helloTimeout?.cancel()
+            authenticate(text)
+        case .authenticating(var held):
+            guard held.count < Self.maximumFramesBeforeWelcome else {
+                close(.rateLimited, "too many frames before welcome")
+                return
+            }
+            held.append(text)
+            phase = .authenticating(heldFrames: held)
+        case .open(let connection):
+            handle(text, connection: connection)
+        case .closed:
+            break
         }
-        let user = try await services.authenticate(token: hello.token)
-        guard let device = try await services.store.device(userId: user.userId, deviceId: hello.deviceId) else {
-            throw APIFailure(.unauthorized, .unknownDevice, "device \(hello.deviceId) is not registered to this account")
+    }
+
+    func receivedBinary() {
+        if case .awaitingHello = phase {
+            helloTimeout?.cancel()
+            close(.notAuthenticated, "the first frame must be hello")
+            return
+        }
+        sendFrame(.error(.init(code: .unsupportedFrame, message: "frames are JSON text; binary frames are not accepted")))
+    }
+
+    func socketBecameWritable() {
+        if behind { fetchStored() }
+    }
+
+    // MARK: Authentication
+
+    private func authenticate(_ text: ByteBuffer) {
+        let frame: ClientFrame
+        do {
+            frame = try decode(text)
+        } catch {
+            let refusal = Self.errorFrame(error, id: nil)
+            close(refusal.code, refusal.message)
+            return
+        }
+        guard case .hello(let hello) = frame else {
+            close(.notAuthenticated, "the first frame must be hello")
+            return
+        }
+        phase = .authenticating(heldFrames: [])
+        socket?.pauseReading(.authenticating)
+        let session = loopBound
+        let services = services
+        Task {
+            let result: Result<(AuthenticatedUser, DeviceRecord), any Error>
+            do {
+                let user = try await services.authenticate(token: hello.token)
+                guard let device = try await services.store.device(userId: user.userId, deviceId: hello.deviceId) else {
+                    throw APIFailure(.unauthorized, .unknownDevice, "device \(hello.deviceId) is not registered to this account")
+                }
+                result = .success((user, device))
+            } catch {
+                result = .failure(error)
+            }
+            session.eventLoop.execute { session.value.authenticated(result, resumeAfter: hello.resumeAfter) }
+        }
+    }
+
+    private func authenticated(_ result: Result<(AuthenticatedUser, DeviceRecord), any Error>, resumeAfter claim: Int64?) {
+        guard case .authenticating(let held) = phase else { return }
+        let user: AuthenticatedUser
+        let device: DeviceRecord
+        switch result {
+        case .success(let value): (user, device) = value
+        case .failure(let error):
+            let frame = Self.errorFrame(error, id: nil)
+            close(frame.code, frame.message)
+            return
         }
         // A device cannot have processed more than was stored for it. A larger claim comes from
         // state that predates this database (a restore, another server): it is ignored, and
         // `welcome.lastSeq` tells the client to reset its counter.
-        let claimed = max(0, hello.resumeAfter ?? 0)
+        let claimed = max(0, claim ?? 0)
         let resumeAfter = claimed <= device.lastSeq ? claimed : 0
         let connection = ClientConnection(
             address: DeviceAddress(userId: user.userId, deviceId: device.deviceId), deviceKey: device.key,
-            sessionId: user.sessionId)
-        connection.send(.welcome(.init(userId: user.userId, deviceId: device.deviceId, lastSeq: device.lastSeq)))
+            sessionId: user.sessionId, session: loopBound)
+        phase = .open(connection)
+        lastSent = resumeAfter
+        lastAcknowledged = resumeAfter
+        sendFrame(.welcome(.init(userId: user.userId, deviceId: device.deviceId, lastSeq: device.lastSeq)))
         if device.oneTimePreKeyCount < APILimits.oneTimePreKeysLowWatermark {
-            connection.send(.preKeysLow(.init(count: device.oneTimePreKeyCount)))
+            sendFrame(.preKeysLow(.init(count: device.oneTimePreKeyCount)))
         }
-        return (connection, resumeAfter)
+        if let replaced = services.hub.register(connection) {
+            replaced.close(.duplicateConnection, "this device connected again on another socket")
+        }
+        if resumeAfter > 0 { services.writer.acknowledge(deviceKey: device.key, upTo: resumeAfter) }
+        fetchStored()
+        for text in held {
+            guard case .open = phase else { break }
+            handle(text, connection: connection)
+        }
+        socket?.resumeReading(.authenticating)
     }
 
-    private func decode(_ message: WebSocketMessage) throws -> ClientFrame {
-        guard case .text(let text) = message else {
-            throw APIFailure(.badRequest, .unsupportedFrame, "frames are JSON text; binary frames are not accepted")
-        }
+    // MARK: Client frames
+
+    private func decode(_ text: ByteBuffer) throws -> ClientFrame {
         do {
-            return try decoder.decode(ClientFrame.self, from: Data(text.utf8))
+            return try Self.decoder.decode(ClientFrame.self, from: Data(text.readableBytesView))
         } catch let error as DecodingError {
             throw APIFailure(.badRequest, .invalidJSON, "invalid frame: \(APIRequestDecoding.describe(error))")
         } catch {
@@ -97,50 +218,218 @@ struct RealtimeSession {
         }
     }
 
-    private func handle(_ message: WebSocketMessage, connection: ClientConnection, inFlight: InFlightLimit) async {
+    private func handle(_ text: ByteBuffer, connection: ClientConnection) {
         let frame: ClientFrame
         do {
-            frame = try decode(message)
+            frame = try decode(text)
         } catch {
-            connection.send(.error(Self.errorFrame(error, id: nil)))
+            sendFrame(.error(Self.errorFrame(error, id: nil)))
             return
         }
         switch frame {
         case .hello:
-            connection.send(.error(.init(code: .badRequest, message: "this socket is already authenticated")))
+            sendFrame(.error(.init(code: .badRequest, message: "this socket is already authenticated")))
         case .ack(let ack):
-            guard ack.seq > 0 else { return }
-            // The delivery writer forgets only what it actually sent.
-            connection.acknowledged(ack.seq)
+            acknowledged(ack.seq, connection: connection)
         case .send(let send):
             let pending: PendingSend
             do {
                 pending = try SendValidation.pendingSend(send, from: connection, services: services)
             } catch {
-                connection.send(.error(Self.errorFrame(error, id: String(send.id.prefix(64)))))
+                sendFrame(.error(Self.errorFrame(error, id: String(send.id.prefix(64)))))
                 return
             }
-            await inFlight.acquire()
+            inFlightSends += 1
+            if inFlightSends == Self.maximumInFlightSends { socket?.pauseReading(.sendsInFlight) }
+            let session = loopBound
             services.writer.enqueue(pending) { result in
-                inFlight.release()
-                switch result {
-                case .success(.accepted(let messageId, let sentAt, let duplicate, _)):
-                    connection.send(
-                        .accepted(
-                            .init(id: send.id, messageId: messageId, sentAt: Date(milliseconds: sentAt), duplicate: duplicate)))
-                case .success(.refused(let code, let message)):
-                    connection.send(.error(.init(code: code, message: message, id: send.id)))
-                case .failure(let error):
-                    connection.send(.error(Self.errorFrame(error, id: send.id)))
-                }
+                session.eventLoop.execute { session.value.sendCompleted(result, id: send.id) }
             }
         case .ephemeral(let ephemeral):
+            relay(ephemeral, from: connection)
+        }
+    }
+
+    private func relay(_ ephemeral: ClientFrame.Ephemeral, from connection: ClientConnection) {
+        let session = loopBound
+        let relay = EphemeralRelay(services: services)
+        Task {
             do {
-                try await EphemeralRelay(services: services).relay(ephemeral, from: connection)
+                try await relay.relay(ephemeral, from: connection)
             } catch {
-                connection.send(.error(Self.errorFrame(error, id: nil)))
+                let frame = RealtimeSession.errorFrame(error, id: nil)
+                session.eventLoop.execute { session.value.sendFrame(.error(frame)) }
             }
         }
+    }
+
+    private func sendCompleted(_ result: Result<SendOutcome, any Error>, id: String) {
+        if inFlightSends == Self.maximumInFlightSends { socket?.resumeReading(.sendsInFlight) }
+        inFlightSends -= 1
+        switch result {
+        case .success(.accepted(let messageId, let sentAt, let duplicate, _)):
+            sendFrame(.accepted(.init(id: id, messageId: messageId, sentAt: Date(milliseconds: sentAt), duplicate: duplicate)))
+        case .success(.refused(let code, let message)):
+            sendFrame(.error(.init(code: code, message: message, id: id)))
+        case .failure(let error):
+            sendFrame(.error(Self.errorFrame(error, id: id)))
+        }
+    }
+
+    private func acknowledged(_ seq: Int64, connection: ClientConnection) {
+        // Only what was actually sent can be forgotten.
+        let upTo = min(seq, lastSent)
+        guard upTo > lastAcknowledged else { return }
+        lastAcknowledged = upTo
+        services.writer.acknowledge(deviceKey: connection.deviceKey, upTo: upTo)
+        if behind { fetchStored() }
+    }
+
+    // MARK: Deliveries
+
+    func receiveLive(_ entries: [InboxEntry]) {
+        guard case .open = phase else { return }
+        if fetching {
+            if heldLive.count + entries.count <= ClientConnection.maximumQueuedDeliveries {
+                heldLive += entries
+            } else {
+                heldLive = []
+                heldLiveOverflowed = true
+            }
+            return
+        }
+        deliverLive(entries)
+    }
+
+    private func deliverLive(_ entries: [InboxEntry]) {
+        if !behind {
+            for entry in entries where entry.seq > lastSent {
+                guard entry.seq == lastSent + 1, windowRoom > 0, isWritable else {
+                    behind = true
+                    break
+                }
+                deliver(entry)
+            }
+        }
+        if behind { fetchStored() }
+    }
+
+    private var isWritable: Bool { socket?.isWritable ?? false }
+
+    private var windowRoom: Int { APILimits.deliveryWindow - Int(lastSent - lastAcknowledged) }
+
+    /// Sends stored deliveries after `lastSent` while the window has room and the peer reads.
+    func fetchStored() {
+        guard case .open(let connection) = phase else { return }
+        behind = true
+        guard !fetching else { return }
+        let room = windowRoom
+        guard room > 0, isWritable else { return }
+        fetching = true
+        let session = loopBound
+        let store = services.store
+        let after = lastSent
+        Task {
+            let result: Result<[InboxEntry], any Error>
+            do {
+                result = .success(try await store.inbox(deviceKey: connection.deviceKey, after: after, limit: room))
+            } catch {
+                result = .failure(error)
+            }
+            session.eventLoop.execute { session.value.fetched(result, room: room) }
+        }
+    }
+
+    private func fetched(_ result: Result<[InboxEntry], any Error>, room: Int) {
+        fetching = false
+        guard case .open = phase else { return }
+        let entries: [InboxEntry]
+        switch result {
+        case .success(let value): entries = value
+        case .failure(let error):
+            logger.error("reading a device's stored deliveries failed", metadata: ["error": "\(error)"])
+            close(.unavailable, "the server could not read stored messages; reconnect")
+            return
+        }
+        for entry in entries where entry.seq > lastSent { deliver(entry) }
+        let held = heldLive
+        let overflowed = heldLiveOverflowed
+        heldLive = []
+        heldLiveOverflowed = false
+        if entries.count == room || overflowed || !isWritable {
+            fetchStored()
+            return
+        }
+        behind = false
+        if !announcedCaughtUp {
+            announcedCaughtUp = true
+            sendFrame(.caughtUp(.init(seq: lastSent)))
+        }
+        deliverLive(held)
+    }
+
+    private func deliver(_ entry: InboxEntry) {
+        lastSent = entry.seq
+        switch entry.content {
+        case .message(let messageId, let sender, let clientMessageId, let roomCode, let sealed, let sentAt):
+            guard case .open(let connection) = phase else { return }
+            let context = AtRestCipher.messageContext(
+                sender: sender, clientMessageId: clientMessageId, recipient: roomCode == nil ? connection.address : nil)
+            let ciphertext: Data
+            do {
+                ciphertext = try services.cipher.open(sealed, context: context)
+            } catch {
+                logger.error("a stored message could not be unsealed", metadata: ["seq": "\(entry.seq)", "error": "\(error)"])
+                sendFrame(.error(.init(code: .internalError, message: "stored message \(entry.seq) is unreadable")))
+                return
+            }
+            socket?.sendText(
+                FrameEncoding.delivery(
+                    .init(
+                        seq: entry.seq, messageId: messageId, sender: sender, clientMessageId: clientMessageId, room: roomCode,
+                        ciphertext: ciphertext, sentAt: Date(milliseconds: sentAt))))
+        case .roomEvent(let event):
+            sendFrame(
+                .roomEvent(
+                    .init(
+                        seq: entry.seq, room: event.room, change: event.change, userId: event.userId,
+                        actorUserId: event.actorUserId, role: event.role, at: Date(milliseconds: event.at))))
+        }
+    }
+
+    func relayEphemeral(_ frame: ServerFrame) {
+        // A device that does not keep up misses typing indicators rather than queueing them.
+        guard case .open = phase, isWritable else { return }
+        sendFrame(frame)
+    }
+
+    // MARK: Writing
+
+    func sendFrame(_ frame: ServerFrame) {
+        guard !isClosed else { return }
+        switch frame {
+        case .accepted(let accepted): socket?.sendText(FrameEncoding.accepted(accepted))
+        case .message(let delivery): socket?.sendText(FrameEncoding.delivery(delivery))
+        default:
+            do {
+                socket?.sendText(String(decoding: try Self.encoder.encode(frame), as: UTF8.self))
+            } catch {
+                logger.error("a server frame could not be encoded", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private var isClosed: Bool {
+        if case .closed = phase { return true }
+        return false
+    }
+
+    /// Says why in an error frame, then closes with 1008 and the error code as the reason.
+    func close(_ code: APIErrorCode, _ message: String) {
+        guard !isClosed else { return }
+        sendFrame(.error(.init(code: code, message: message)))
+        ended()
+        socket?.close(code: .policyViolation, reason: code.rawValue)
     }
 
     static func errorFrame(_ error: any Error, id: String?) -> ServerFrame.ErrorFrame {
@@ -148,46 +437,5 @@ struct RealtimeSession {
             return .init(code: failure.code, message: failure.message, id: id)
         }
         return .init(code: .internalError, message: "the server could not handle this frame", id: id)
-    }
-
-    static func encode(_ frame: ServerFrame) throws -> String {
-        String(decoding: try APIJSON.makeEncoder().encode(frame), as: UTF8.self)
-    }
-}
-
-/// Bounds how many sends one socket has waiting for the database.
-final class InFlightLimit: Sendable {
-    private struct State {
-        var available: Int
-        var waiting: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state: NIOLockedValueBox<State>
-
-    init(maximum: Int) { state = NIOLockedValueBox(State(available: maximum)) }
-
-    func acquire() async {
-        await withCheckedContinuation { continuation in
-            let granted = state.withLockedValue { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
-                    return true
-                }
-                state.waiting.append(continuation)
-                return false
-            }
-            if granted { continuation.resume() }
-        }
-    }
-
-    func release() {
-        let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            if state.waiting.isEmpty {
-                state.available += 1
-                return nil
-            }
-            return state.waiting.removeFirst()
-        }
-        next?.resume()
     }
 }

@@ -179,14 +179,15 @@ struct LoadGenerator: AsyncParsableCommand {
     }
 
     func authentications(_ server: ServerUnderTest, _ endpoint: Endpoint) async throws {
-        let users = try await makeUsers(server, prefix: "a", count: 8)
+        // Each loop its own device: a device's new connection replaces its previous one.
+        let users = try await makeUsers(server, prefix: "a", count: 8, devices: 4)
         let counters = Counters()
         var tasks: [@Sendable () async throws -> Void] = []
         for user in users {
-            for _ in 0..<4 {
+            for deviceId in user.deviceIds {
                 tasks.append {
                     while !Task.isCancelled {
-                        try await withDevice(endpoint, token: user.token, deviceId: user.deviceIds[0]) { _, _ in }
+                        try await withDevice(endpoint, token: user.token, deviceId: deviceId) { _, _ in }
                         counters.delivered(1)
                     }
                 }

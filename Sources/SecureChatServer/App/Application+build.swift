@@ -22,7 +22,9 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
     return Application(
         router: router,
         server: HTTPServerBuilder { responder in
-            RealtimeServerChannel(responder: responder, services: services, httpIdleTimeout: .seconds(120), timing: .init())
+            RealtimeServerChannel(
+                responder: responder, services: services, httpIdleTimeout: .seconds(120),
+                timing: .init(keepAlive: .milliseconds(Int64(configuration.webSocketKeepAlive * 1000))))
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),
         // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the

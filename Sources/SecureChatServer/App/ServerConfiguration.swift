@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var roomJoinAttemptsPerMinute = 5
     /// Seconds a new WebSocket has to send its `hello`.
     public var helloTimeout: TimeInterval = 10
+    /// Seconds of silence after which the server pings a WebSocket; as many again without an
+    /// answer close it (a peer that vanished without a TCP reset).
+    public var webSocketKeepAlive: TimeInterval = 30
     /// Keys from the environment (`id:base64,…`) instead of generated files in the data directory.
     public var jwtKeys: String?
     public var atRestKeys: String?

@@ -209,6 +209,7 @@ final class RealtimeSession {
     // MARK: Client frames
 
     private func decode(_ text: ByteBuffer) throws -> ClientFrame {
+        if let send = text.withUnsafeReadableBytes({ SendFrameParser.parse($0) }) { return .send(send) }
         do {
             return try Self.decoder.decode(ClientFrame.self, from: Data(text.readableBytesView))
         } catch let error as DecodingError {

@@ -64,9 +64,10 @@ extension SQLiteChatStore {
     }
 
     func device(userId: String, deviceId: UInt32) async throws -> DeviceRecord? {
+        // Every socket's hello reads this: one statement, prepared once per connection.
         try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT \(Self.deviceColumns) FROM devices d WHERE d.user_id = ? AND d.device_id = ?",
+                db.cachedStatement(sql: "SELECT \(Self.deviceColumns) FROM devices d WHERE d.user_id = ? AND d.device_id = ?"),
                 arguments: [userId, Int64(deviceId)]
             ).map(Self.deviceRecord)
         }

@@ -119,14 +119,14 @@ extension SQLiteChatStore {
     func inbox(deviceKey: Int64, after seq: Int64, limit: Int) async throws -> [InboxEntry] {
         try await pool.read { db in
             let rows = try Row.fetchAll(
-                db,
-                sql: """
+                db.cachedStatement(
+                    sql: """
                     SELECT i.seq, i.event, i.key_id AS inbox_key_id, i.payload AS inbox_payload,
                         m.id, m.sender_user_id, m.sender_device_id, m.client_message_id, m.key_id, m.payload, m.sent_at,
                         r.code
                     FROM inbox i LEFT JOIN messages m ON m.id = i.message_id LEFT JOIN rooms r ON r.id = m.room_id
                     WHERE i.device_key = ? AND i.seq > ? ORDER BY i.seq LIMIT ?
-                    """,
+                    """),
                 arguments: [deviceKey, seq, limit])
             return try rows.map { row in
                 let seq: Int64 = row["seq"]

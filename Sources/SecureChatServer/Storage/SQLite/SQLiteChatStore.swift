@@ -169,9 +169,10 @@ final class SQLiteChatStore: ChatStore {
 
     func isSessionActive(id: String, now: Milliseconds) async throws -> Bool {
         try await pool.read { db in
+            // Every authenticated request and socket reads this: prepared once per connection.
             try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?", arguments: [id, now])
-                != nil
+                db.cachedStatement(sql: "SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"),
+                arguments: [id, now]) != nil
         }
     }
 }

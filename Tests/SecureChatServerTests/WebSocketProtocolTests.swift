@@ -1,0 +1,121 @@
+import Foundation
+import HTTPTypes
+import SecureChatAPI
+import Testing
+
+@testable import SecureChatServer
+
+/// The WebSocket protocol itself (RFC 6455) as the server speaks it, driven byte by byte. The
+/// transport does not touch the database, so these run on SQLite only.
+@Suite("WebSocket protocol")
+struct WebSocketProtocolTests {
+    private static func hello(_ user: TestUser) throws -> String {
+        String(decoding: try APIJSON.makeEncoder().encode(ClientFrame.hello(.init(token: user.accessToken, deviceId: user.deviceId))), as: UTF8.self)
+    }
+
+    private static func frameType(_ frame: RawWebSocket.Frame?) -> String? {
+        guard let frame, frame.opcode == RawWebSocket.Opcode.text,
+            let object = try? JSONSerialization.jsonObject(with: Data(frame.payload)) as? [String: Any]
+        else { return nil }
+        return object["type"] as? String
+    }
+
+    @Test("a plain GET of /v1/ws answers 426, an upgrade anywhere else 400, both with a JSON error")
+    func upgradeRefusals() async throws {
+        try await TestServer.withLive { server in
+            let (status, body) = try await server.request(.get, "/v1/ws")
+            #expect(status.code == 426)
+            #expect(try APIJSON.makeDecoder().decode(APIErrorBody.self, from: body).error.code == .badRequest)
+
+            let elsewhere = try await RawWebSocket.connect(port: server.port, path: "/v1/chat")
+            #expect(elsewhere.status == 400)
+            let refusal = try APIJSON.makeDecoder().decode(APIErrorBody.self, from: Data(elsewhere.responseBody.utf8))
+            #expect(refusal.error.message.contains("/v1/ws"))
+            #expect(await elsewhere.waitForEnd())
+        }
+    }
+
+    @Test("a fragmented hello is reassembled; a ping is answered with its payload; a close is echoed")
+    func fragmentsPingAndClose() async throws {
+        try await TestServer.withLive { server in
+            let alice = try await TestUser.make("alice", on: server)
+            let socket = try await RawWebSocket.connect(port: server.port)
+            #expect(socket.status == 101)
+            let hello = Array(try Self.hello(alice).utf8)
+            let thirds = [hello[..<10], hello[10..<20], hello[20...]].map(Array.init)
+            try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: thirds[0]))
+            // A control frame may come between fragments and is answered at once.
+            try await socket.send(.init(opcode: RawWebSocket.Opcode.ping, payload: Array("are you there".utf8)))
+            try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.continuation, payload: thirds[1]))
+            try await socket.send(.init(fin: true, opcode: RawWebSocket.Opcode.continuation, payload: thirds[2]))
+            let pong = try await socket.next()
+            #expect(pong == .init(opcode: RawWebSocket.Opcode.pong, payload: Array("are you there".utf8)))
+            #expect(Self.frameType(try await socket.next()) == "welcome")
+
+            try await socket.send(.init(opcode: RawWebSocket.Opcode.close, payload: [0x0f, 0xa0]))  // 4000
+            #expect(try await socket.closeCode() == 4000)
+            #expect(await socket.waitForEnd())
+        }
+    }
+
+    @Test(
+        "protocol violations close with the RFC 6455 code",
+        arguments: [
+            ("invalid UTF-8 in a text frame", 1007),
+            ("a reserved bit without an extension", 1002),
+            ("a message over the frame limit", 1009),
+            ("a continuation without a first fragment", 1002),
+        ])
+    func violations(violation: String, expectedCode: Int) async throws {
+        try await TestServer.withLive { server in
+            let alice = try await TestUser.make("alice", on: server)
+            let socket = try await RawWebSocket.connect(port: server.port)
+            try await socket.sendText(try Self.hello(alice))
+            #expect(Self.frameType(try await socket.next()) == "welcome")
+            switch expectedCode {
+            case 1007:
+                try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: [0x7b, 0xff, 0xfe, 0x7d]))
+            case 1009:
+                // Two fragments, each under the per-frame limit, together over the message limit.
+                let half = [UInt8](repeating: 0x20, count: APILimits.frameBytes / 2 + 1)
+                try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: half))
+                try await socket.send(.init(fin: true, opcode: RawWebSocket.Opcode.continuation, payload: half))
+            case _ where violation.contains("reserved"):
+                try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: Array("{}".utf8)), reservedBits: 0b100)
+            default:
+                try await socket.send(.init(opcode: RawWebSocket.Opcode.continuation, payload: Array("{}".utf8)))
+            }
+            #expect(try await socket.closeCode() == UInt16(expectedCode), "\(violation)")
+            #expect(await socket.waitForEnd(), "\(violation)")
+        }
+    }
+
+    @Test("a peer that stops answering pings is disconnected; one that answers stays connected")
+    func keepAlive() async throws {
+        try await TestServer.withLive(configure: { $0.webSocketKeepAlive = 1 }) { server in
+            let alice = try await TestUser.make("alice", on: server)
+            let bob = try await TestUser.make("bob", on: server)
+            // HummingbirdWSClient answers pings by itself.
+            let answering = try await TestSocket.connect(bob, port: server.port)
+            let silent = try await RawWebSocket.connect(port: server.port)
+            try await silent.sendText(try Self.hello(alice))
+            #expect(Self.frameType(try await silent.next()) == "welcome")
+            var sawPing = false
+            while let frame = try await silent.next(timeout: .seconds(5)) {
+                if frame.opcode == RawWebSocket.Opcode.ping { sawPing = true }
+            }
+            #expect(sawPing)
+            #expect(await silent.waitForEnd(timeout: .seconds(3)))
+            // The answering client outlived several keep-alive periods and still works.
+            let aliceAgain = try await TestSocket.connect(alice, port: server.port)
+            try await aliceAgain.send(RealtimeTests.pairwise("m1", to: bob, "hi"))
+            let delivery = try await answering.next { frame -> ServerFrame.Delivery? in
+                if case .message(let delivery) = frame { return delivery }
+                return nil
+            }
+            #expect(delivery?.clientMessageId == "m1")
+            await answering.close()
+            await aliceAgain.close()
+        }
+    }
+}

@@ -100,7 +100,7 @@ struct DurabilityTests {
     }
 
     @Test(
-        "SIGTERM drains: sockets get a close frame, the process exits cleanly, and accepted messages survive",
+        "SIGTERM drains: sockets get a close frame, silent connections do not hold it up, the process exits cleanly, and accepted messages survive",
         arguments: TestDatabase.available)
     func gracefulShutdown(database: TestDatabase) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-term-\(UUID().uuidString)")
@@ -118,9 +118,15 @@ struct DurabilityTests {
         var accepted = 0
         while accepted < 200, try await aliceSocket.next(matching: RealtimeTests.accepted) != nil { accepted += 1 }
         #expect(accepted == 200)
+        // Connections that never finish a request, or never say hello, must not hold it up.
+        let silent = try await RawWebSocket.silent(port: server.port)
+        let speechless = try await RawWebSocket.connect(port: server.port)
+        #expect(speechless.status == 101)
         let status = server.stop(signal: SIGTERM)
         #expect(status == 0)
         #expect(await aliceSocket.closeCode() == .normalClosure)
+        #expect(await silent.waitForEnd(timeout: .seconds(1)))
+        #expect(await speechless.waitForEnd(timeout: .seconds(1)))
         try server.start()
         let bobSocket = try await TestSocket.connect(bob, port: server.port)
         var texts: [String] = []

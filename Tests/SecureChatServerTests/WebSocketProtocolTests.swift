@@ -90,6 +90,18 @@ struct WebSocketProtocolTests {
         }
     }
 
+    @Test("a connection that never sends a request is closed after the idle timeout")
+    func silentConnection() async throws {
+        try await TestServer.withLive(configure: { $0.httpIdleTimeout = 1 }) { server in
+            let silent = try await RawWebSocket.silent(port: server.port)
+            #expect(await silent.waitForEnd(timeout: .seconds(10)))
+            // A connection that asks in time is served.
+            let prompt = try await RawWebSocket.connect(port: server.port)
+            #expect(prompt.status == 101)
+            await prompt.close()
+        }
+    }
+
     @Test("a peer that stops answering pings is disconnected; one that answers stays connected")
     func keepAlive() async throws {
         try await TestServer.withLive(configure: { $0.webSocketKeepAlive = 1 }) { server in

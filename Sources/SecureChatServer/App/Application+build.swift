@@ -23,7 +23,7 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
         router: router,
         server: HTTPServerBuilder { responder in
             RealtimeServerChannel(
-                responder: responder, services: services, httpIdleTimeout: .seconds(120),
+                responder: responder, services: services, httpIdleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout * 1000)),
                 timing: .init(keepAlive: .milliseconds(Int64(configuration.webSocketKeepAlive * 1000))))
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),

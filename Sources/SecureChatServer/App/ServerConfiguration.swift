@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var roomJoinAttemptsPerMinute = 5
     /// Seconds a new WebSocket has to send its `hello`.
     public var helloTimeout: TimeInterval = 10
+    /// Seconds an HTTP connection may stay idle, and a new connection may take to send its first
+    /// request, before the server closes it.
+    public var httpIdleTimeout: TimeInterval = 120
     /// Seconds of silence after which the server pings a WebSocket; as many again without an
     /// answer close it (a peer that vanished without a TCP reset).
     public var webSocketKeepAlive: TimeInterval = 30

@@ -48,6 +48,11 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // Until its first request is read, nothing else in the pipeline times a connection
+            // out or closes it for a graceful shutdown.
+            let guardHandler = FirstRequestGuard(timeout: TimeAmount(httpIdleTimeout))
+            try channel.pipeline.syncOperations.addHandler(guardHandler)
+            let firstRequest = NIOLoopBound(guardHandler, eventLoop: channel.eventLoop)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let services = services
             let timing = timing
@@ -61,6 +66,7 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
+                        _ = channel.pipeline.syncOperations.removeHandler(firstRequest.value)
                         let transport = WebSocketTransport(timing: timing, logger: logger) { transport, eventLoop in
                             RealtimeSession(services: services, socket: transport, eventLoop: eventLoop, logger: logger)
                         }
@@ -77,6 +83,7 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        _ = channel.pipeline.syncOperations.removeHandler(firstRequest.value)
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPConnectionStateHandler(idleTimeout: httpIdleTimeout, logger: logger))
@@ -144,4 +151,36 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     private struct LateUpgrade: Error {}
+}
+
+/// Closes a connection that sends no complete request head within `timeout`, that half-closes
+/// before sending one, or that is still silent when the server shuts down. Removed once the
+/// first request decides between HTTP and WebSocket; from then on `HTTPConnectionStateHandler` or
+/// ``WebSocketTransport`` look after the connection.
+final class FirstRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: timeout) { bound.value.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            context.close(promise: nil)
+        } else if case .inputClosed? = event as? ChannelEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
 }

@@ -176,7 +176,8 @@ final class RealtimeSession {
         case .success(let value): (user, device) = value
         case .failure(let error):
             let frame = Self.errorFrame(error, id: nil)
-            close(frame.code, frame.message)
+            // A refusal is final (1008); a server failure is worth a retry (1011).
+            close(frame.code, frame.message, closeCode: error is APIFailure ? .policyViolation : .unexpectedServerError)
             return
         }
         // A device cannot have processed more than was stored for it. A larger claim comes from
@@ -349,7 +350,7 @@ final class RealtimeSession {
         case .success(let value): entries = value
         case .failure(let error):
             logger.error("reading a device's stored deliveries failed", metadata: ["error": "\(error)"])
-            close(.unavailable, "the server could not read stored messages; reconnect")
+            close(.unavailable, "the server could not read stored messages; reconnect", closeCode: .unexpectedServerError)
             return
         }
         for entry in entries where entry.seq > lastSent { deliver(entry) }
@@ -425,12 +426,13 @@ final class RealtimeSession {
         return false
     }
 
-    /// Says why in an error frame, then closes with 1008 and the error code as the reason.
-    func close(_ code: APIErrorCode, _ message: String) {
+    /// Says why in an error frame, then closes (1008 unless told otherwise) with the error code as
+    /// the reason.
+    func close(_ code: APIErrorCode, _ message: String, closeCode: WebSocketErrorCode = .policyViolation) {
         guard !isClosed else { return }
         sendFrame(.error(.init(code: code, message: message)))
         ended()
-        socket?.close(code: .policyViolation, reason: code.rawValue)
+        socket?.close(code: closeCode, reason: code.rawValue)
     }
 
     static func errorFrame(_ error: any Error, id: String?) -> ServerFrame.ErrorFrame {

@@ -152,6 +152,10 @@ final class WebSocketTransport: ChannelDuplexHandler, RealtimeSocket {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: a normal close; the client reconnects to whichever server is up.
             close(code: .normalClosure, reason: "server shutting down")
+        } else if case .inputClosed? = event as? ChannelEvent {
+            // The peer sent FIN (Hummingbird allows half-closure): it will send no close frame
+            // and no more frames, so nothing is gained by keeping the connection.
+            context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -35,14 +35,25 @@ final class RawWebSocket: Sendable {
         self.responseBody = responseBody
     }
 
-    /// Opens a TCP connection and asks for an upgrade at `path`.
-    static func connect(port: Int, path: String = "/v1/ws") async throws -> RawWebSocket {
+    private static func open(port: Int) async throws -> (any Channel, Received) {
         let received = Received()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(received: received)) }
             }
             .connect(host: "127.0.0.1", port: port).get()
+        return (channel, received)
+    }
+
+    /// A TCP connection that never sends a byte.
+    static func silent(port: Int) async throws -> RawWebSocket {
+        let (channel, received) = try await open(port: port)
+        return RawWebSocket(channel: channel, bytes: received, status: 0, responseBody: "")
+    }
+
+    /// Opens a TCP connection and asks for an upgrade at `path`.
+    static func connect(port: Int, path: String = "/v1/ws") async throws -> RawWebSocket {
+        let (channel, received) = try await open(port: port)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request =
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -67,12 +67,17 @@ final class ServerProcess: APITransport, @unchecked Sendable {
         throw ServerProcessError.didNotStart
     }
 
-    /// Sends `signal` and waits for the process to end; returns its termination status.
+    /// Sends `signal` and waits for the process to end; returns its termination status. A process
+    /// still running after `patience` is killed, so that a hung shutdown fails instead of hanging.
     @discardableResult
-    func stop(signal: Int32) -> Int32 {
+    func stop(signal: Int32, patience: TimeInterval = 30) -> Int32 {
         guard let process else { return -1 }
         kill(process.processIdentifier, signal)
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + patience, execute: watchdog)
         process.waitUntilExit()
+        watchdog.cancel()
         output?.fileHandleForReading.readabilityHandler = nil
         self.process = nil
         return process.terminationStatus

@@ -131,3 +131,37 @@ struct WebSocketProtocolTests {
         }
     }
 }
+
+@Suite("SQLite upkeep")
+struct SQLiteUpkeepTests {
+    private static func size(_ url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int) ?? 0
+    }
+
+    @Test("the write-ahead log is copied into the database in the background, not only by a full log")
+    func backgroundCheckpoint() async throws {
+        try await TestServer.withLive { server in
+            let alice = try await TestUser.make("alice", on: server)
+            let bob = try await TestUser.make("bob", on: server)
+            let database = server.dataDirectory.appendingPathComponent("securechat.sqlite")
+            // Let the migrations' log settle first.
+            try await Task.sleep(for: .milliseconds(600))
+            let before = Self.size(database)
+            let socket = try await TestSocket.connect(alice, port: server.port)
+            let filler = String(repeating: "x", count: 4_000)
+            for index in 0..<200 { try await socket.send(RealtimeTests.pairwise("c\(index)", to: bob, filler)) }
+            var accepted = 0
+            while accepted < 200, try await socket.next(matching: RealtimeTests.accepted) != nil { accepted += 1 }
+            #expect(accepted == 200)
+            // 800 KB of log is far below SQLite's own threshold (10,000 pages here): only the
+            // background checkpoint moves it into the database file.
+            var after = before
+            for _ in 0..<40 where after < before + 500_000 {
+                try await Task.sleep(for: .milliseconds(100))
+                after = Self.size(database)
+            }
+            #expect(after >= before + 500_000, "database file \(before) → \(after) bytes")
+            await socket.close()
+        }
+    }
+}

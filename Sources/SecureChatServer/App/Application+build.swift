@@ -29,7 +29,7 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),
         // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the
         // database connections close.
-        services: [StoreLifecycle(store: services.store), services.writer, sweeper],
+        services: [StoreLifecycle(store: services.store, logger: logger), services.writer, sweeper],
         onServerRunning: { channel in
             logger.info(
                 "securechat-server listening",
@@ -112,12 +112,22 @@ struct HealthStatus: Encodable, Sendable {
     let status: String
 }
 
-/// Keeps the store open while the server runs and closes it last.
+/// Keeps the store open while the server runs, gives it its upkeep, and closes it last.
 struct StoreLifecycle: Service {
     let store: any ChatStore
+    let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await store.maintain()
+                } catch {
+                    logger.warning("store maintenance failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: store.maintenanceInterval)
+            }
+        }
         await store.shutdown()
     }
 }

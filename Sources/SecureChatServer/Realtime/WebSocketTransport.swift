@@ -211,6 +211,12 @@ final class WebSocketTransport: ChannelDuplexHandler, RealtimeSocket {
         flushNow()
         state = .closeSent
         session?.ended()
+        // Whatever paused reading no longer matters: only the peer's close frame is awaited.
+        pauses = []
+        if readRequested {
+            readRequested = false
+            context.read()
+        }
     }
 
     // MARK: RealtimeSocket

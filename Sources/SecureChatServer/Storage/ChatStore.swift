@@ -78,4 +78,12 @@ protocol ChatStore: Sendable {
     func ping() async throws
     /// Closes connections; the store is unusable afterwards.
     func shutdown() async
+    /// Background upkeep the store wants while the server runs, called every
+    /// ``maintenanceInterval``: SQLite checkpoints its write-ahead log here, off the writer's path.
+    func maintain() async throws
+}
+
+extension ChatStore {
+    var maintenanceInterval: Duration { .milliseconds(250) }
+    func maintain() async throws {}
 }

@@ -26,7 +26,10 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
                 responder: responder, services: services, httpIdleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout * 1000)),
                 timing: .init(keepAlive: .milliseconds(Int64(configuration.webSocketKeepAlive * 1000))))
         },
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "securechat"),
+        // A restart makes every client reconnect at once: a deep accept queue (the kernel caps it
+        // at net.core.somaxconn) keeps that burst from overflowing into SYN retries.
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "securechat", backlog: 4096),
         // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the
         // database connections close.
         services: [StoreLifecycle(store: services.store, logger: logger), services.writer, sweeper],

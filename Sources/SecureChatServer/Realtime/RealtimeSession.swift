@@ -4,30 +4,6 @@ import NIOCore
 import NIOWebSocket
 import SecureChatAPI
 
-/// What a session needs from its socket. Implemented by ``WebSocketTransport``; every call is made
-/// on the socket's event loop.
-protocol RealtimeSocket: AnyObject {
-    /// Queues a text frame; frames queued in one event-loop turn leave in one flush.
-    func sendText(_ text: String)
-    /// Sends `error`, then a close frame with `code`, and closes the connection.
-    func close(code: WebSocketErrorCode, reason: String)
-    /// False while the peer is not reading what was already written.
-    var isWritable: Bool { get }
-    func pauseReading(_ reason: ReadPause)
-    func resumeReading(_ reason: ReadPause)
-}
-
-/// Why a socket stopped reading: reading resumes when no reason is left.
-struct ReadPause: OptionSet, Sendable {
-    let rawValue: UInt8
-    /// `hello` is being checked: later frames wait for the outcome.
-    static let authenticating = ReadPause(rawValue: 1)
-    /// The device has ``RealtimeSession/maximumInFlightSends`` sends waiting for the database.
-    static let sendsInFlight = ReadPause(rawValue: 2)
-    /// The peer does not read: what it sends would produce answers nobody takes.
-    static let peerNotReading = ReadPause(rawValue: 4)
-}
-
 /// One WebSocket from `hello` to close, confined to the socket's event loop: it reads client
 /// frames, and writes the device's deliveries in sequence order with a bounded window of
 /// unacknowledged ones.
@@ -385,8 +361,8 @@ final class RealtimeSession {
                 sendFrame(.error(.init(code: .internalError, message: "stored message \(entry.seq) is unreadable")))
                 return
             }
-            socket?.sendText(
-                FrameEncoding.delivery(
+            sendFrame(
+                .message(
                     .init(
                         seq: entry.seq, messageId: messageId, sender: sender, clientMessageId: clientMessageId, room: roomCode,
                         ciphertext: ciphertext, sentAt: Date(milliseconds: sentAt))))

@@ -355,7 +355,7 @@ final class RealtimeSession {
                 sender: sender, clientMessageId: clientMessageId, recipient: roomCode == nil ? connection.address : nil)
             let ciphertext: Data
             do {
-                ciphertext = try services.cipher.open(sealed, context: context)
+                ciphertext = try sealed.unsealed ?? services.cipher.open(sealed, context: context)
             } catch {
                 logger.error("a stored message could not be unsealed", metadata: ["seq": "\(entry.seq)", "error": "\(error)"])
                 sendFrame(.error(.init(code: .internalError, message: "stored message \(entry.seq) is unreadable")))

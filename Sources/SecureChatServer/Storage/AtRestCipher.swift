@@ -44,7 +44,7 @@ struct AtRestCipher: Sendable {
         bytes.append(contentsOf: box.nonce)
         bytes.append(contentsOf: box.ciphertext)
         bytes.append(contentsOf: box.tag)
-        return SealedPayload(keyId: currentKeyId, bytes: bytes)
+        return SealedPayload(keyId: currentKeyId, bytes: bytes, unsealed: Data(plaintext))
     }
 
     func open(_ sealed: SealedPayload, context: String) throws -> Data {

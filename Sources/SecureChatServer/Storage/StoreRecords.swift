@@ -1,3 +1,4 @@
+import Foundation
 import SecureChatAPI
 
 /// Times in the store are milliseconds since 1970 UTC, the API's unit.
@@ -84,6 +85,20 @@ struct RoomSummary: Sendable, Equatable {
 struct SealedPayload: Sendable, Equatable {
     var keyId: String
     var bytes: [UInt8]
+    /// The bytes this payload was sealed from, kept while the process that sealed them still holds
+    /// the send: a live delivery then skips opening what it has just sealed. Never stored.
+    var unsealed: Data?
+
+    init(keyId: String, bytes: [UInt8], unsealed: Data? = nil) {
+        self.keyId = keyId
+        self.bytes = bytes
+        self.unsealed = unsealed
+    }
+
+    /// Two payloads are equal when their stored form is: `unsealed` is a cache.
+    static func == (lhs: SealedPayload, rhs: SealedPayload) -> Bool {
+        lhs.keyId == rhs.keyId && lhs.bytes == rhs.bytes
+    }
 }
 
 /// Where a sealed payload belongs, which its at-rest seal is bound to.

@@ -5,26 +5,37 @@ import SecureChatAPI
 extension SQLiteChatStore {
     func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome] {
         try await pool.write { db in
+            var inbox = InboxAppender()
             let outcomes = try sends.map { send in
                 do {
-                    return try Self.append(db, send)
+                    return try Self.append(db, send, inbox: &inbox)
                 } catch let failure as APIFailure {
                     return .refused(failure.code, failure.message)
                 }
             }
-            let forget = try db.cachedStatement(sql: "DELETE FROM inbox WHERE device_key = ? AND seq <= ?")
-            for (deviceKey, seq) in acks { try forget.execute(arguments: [deviceKey, seq]) }
+            try inbox.finish(db)
+            let forget = try RawStatement(db, "DELETE FROM inbox WHERE device_key = ?1 AND seq <= ?2")
+            for (deviceKey, seq) in acks {
+                forget.bind(deviceKey, at: 1)
+                forget.bind(seq, at: 2)
+                try forget.run()
+            }
             return outcomes
         }
     }
 
     /// Checks everything before writing anything, so that a refused send leaves no trace.
-    private static func append(_ db: Database, _ send: PendingSend) throws -> SendOutcome {
-        let existing = try db.cachedStatement(
-            sql: "SELECT id, sent_at FROM messages WHERE sender_user_id = ? AND sender_device_id = ? AND client_message_id = ?")
-        if let row = try Row.fetchOne(existing, arguments: [send.senderUserId, Int64(send.senderDeviceId), send.clientMessageId]) {
-            return .accepted(messageId: row["id"], sentAt: row["sent_at"], duplicate: true, deliveries: [])
+    private static func append(_ db: Database, _ send: PendingSend, inbox: inout InboxAppender) throws -> SendOutcome {
+        let existing = try RawStatement(
+            db, "SELECT id, sent_at FROM messages WHERE sender_user_id = ?1 AND sender_device_id = ?2 AND client_message_id = ?3")
+        existing.bind(send.senderUserId, at: 1)
+        existing.bind(Int64(send.senderDeviceId), at: 2)
+        existing.bind(send.clientMessageId, at: 3)
+        if try existing.step() {
+            defer { existing.finish() }
+            return .accepted(messageId: existing.int64(at: 0), sentAt: existing.int64(at: 1), duplicate: true, deliveries: [])
         }
+        existing.finish()
         let sender = DeviceAddress(userId: send.senderUserId, deviceId: send.senderDeviceId)
         let attachmentIds = try checkAttachments(db, ids: send.attachmentIds, uploader: send.senderUserId)
         switch send.target {
@@ -47,7 +58,7 @@ extension SQLiteChatStore {
             let messageId = try insertMessage(db, send, roomId: room.id, payload: ciphertext, expiresAt: expiresAt)
             try linkAttachments(db, messageId: messageId, attachmentIds: attachmentIds)
             let deliveries = try recipients.map { deviceKey in
-                let seq = try appendInbox(db, deviceKey: deviceKey, messageId: messageId, payload: nil, event: nil, expiresAt: expiresAt)
+                let seq = try inbox.append(db, deviceKey: deviceKey, messageId: messageId, payload: nil, event: nil, expiresAt: expiresAt)
                 return InboxEntry(
                     deviceKey: deviceKey, seq: seq,
                     content: .message(
@@ -57,11 +68,13 @@ extension SQLiteChatStore {
             return .accepted(messageId: messageId, sentAt: send.sentAt, duplicate: false, deliveries: deliveries)
 
         case .devices(let envelopes):
-            let lookup = try db.cachedStatement(sql: "SELECT key FROM devices WHERE user_id = ? AND device_id = ?")
+            let lookup = try RawStatement(db, "SELECT key FROM devices WHERE user_id = ?1 AND device_id = ?2")
             var resolved: [(key: Int64, ciphertext: SealedPayload)] = []
+            resolved.reserveCapacity(envelopes.count)
             for envelope in envelopes {
-                guard let key = try Int64.fetchOne(lookup, arguments: [envelope.address.userId, Int64(envelope.address.deviceId)])
-                else {
+                lookup.bind(envelope.address.userId, at: 1)
+                lookup.bind(Int64(envelope.address.deviceId), at: 2)
+                guard let key = try lookup.firstInt64() else {
                     throw APIFailure(
                         .notFound, .unknownDevice,
                         "device \(envelope.address.deviceId) of user \(envelope.address.userId) does not exist")
@@ -71,7 +84,7 @@ extension SQLiteChatStore {
             let messageId = try insertMessage(db, send, roomId: nil, payload: nil, expiresAt: send.expiresAt)
             try linkAttachments(db, messageId: messageId, attachmentIds: attachmentIds)
             let deliveries = try resolved.map { recipient in
-                let seq = try appendInbox(
+                let seq = try inbox.append(
                     db, deviceKey: recipient.key, messageId: messageId, payload: recipient.ciphertext, event: nil,
                     expiresAt: send.expiresAt)
                 return InboxEntry(
@@ -87,15 +100,21 @@ extension SQLiteChatStore {
     private static func insertMessage(
         _ db: Database, _ send: PendingSend, roomId: Int64?, payload: SealedPayload?, expiresAt: Milliseconds
     ) throws -> Int64 {
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT INTO messages (sender_user_id, sender_device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        try insert.execute(arguments: [
-            send.senderUserId, Int64(send.senderDeviceId), send.clientMessageId, roomId, payload?.keyId,
-            payload.map { Data($0.bytes) }, send.sentAt, expiresAt,
-        ])
+        let insert = try RawStatement(
+            db,
+            """
+            INSERT INTO messages (sender_user_id, sender_device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            """)
+        insert.bind(send.senderUserId, at: 1)
+        insert.bind(Int64(send.senderDeviceId), at: 2)
+        insert.bind(send.clientMessageId, at: 3)
+        insert.bind(roomId, at: 4)
+        insert.bind(payload?.keyId, at: 5)
+        insert.bind(payload?.bytes, at: 6)
+        insert.bind(send.sentAt, at: 7)
+        insert.bind(expiresAt, at: 8)
+        try insert.run()
         return db.lastInsertedRowID
     }
 

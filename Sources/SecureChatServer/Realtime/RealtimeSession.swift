@@ -351,11 +351,15 @@ final class RealtimeSession {
         switch entry.content {
         case .message(let messageId, let sender, let clientMessageId, let roomCode, let sealed, let sentAt):
             guard case .open(let connection) = phase else { return }
-            let context = AtRestCipher.messageContext(
-                sender: sender, clientMessageId: clientMessageId, recipient: roomCode == nil ? connection.address : nil)
             let ciphertext: Data
             do {
-                ciphertext = try sealed.unsealed ?? services.cipher.open(sealed, context: context)
+                if let unsealed = sealed.unsealed {
+                    ciphertext = unsealed
+                } else {
+                    let context = AtRestCipher.messageContext(
+                        sender: sender, clientMessageId: clientMessageId, recipient: roomCode == nil ? connection.address : nil)
+                    ciphertext = try services.cipher.open(sealed, context: context)
+                }
             } catch {
                 logger.error("a stored message could not be unsealed", metadata: ["seq": "\(entry.seq)", "error": "\(error)"])
                 sendFrame(.error(.init(code: .internalError, message: "stored message \(entry.seq) is unreadable")))

@@ -64,7 +64,7 @@ extension PostgresChatStore {
                 """, on: connection
             ).map { try $0.decode(String.self) }
             try await connection.query("DELETE FROM messages WHERE expires_at <= \(now)", logger: self.logger)
-            try await connection.query("DELETE FROM inbox WHERE expires_at <= \(now)", logger: self.logger)
+            try await connection.query("DELETE FROM inbox WHERE message_id IS NULL AND expires_at <= \(now)", logger: self.logger)
             try await connection.query(
                 "DELETE FROM sessions WHERE expires_at <= \(now) OR revoked_at <= \(now - 86_400_000)", logger: self.logger)
             var doomed = Set(

@@ -5,7 +5,8 @@ import PostgresNIO
 /// Applied under an advisory lock, so several instances starting together migrate once.
 enum PostgresSchema {
     static let migrations: [(name: String, sql: [String])] = [
-        ("v1: accounts, devices, rooms, messages, attachments", version1)
+        ("v1: accounts, devices, rooms, messages, attachments", version1),
+        ("v2: only membership events expire from the inbox on their own", version2),
     ]
 
     /// Any fixed number: it names the lock that serialises migrations across instances.
@@ -176,5 +177,11 @@ enum PostgresSchema {
         )
         """,
         "CREATE INDEX message_attachments_attachment ON message_attachments(attachment_id)",
+    ]
+
+    /// As in SQLiteSchema: a message's deliveries go with the message, by the cascade.
+    private static let version2 = [
+        "DROP INDEX inbox_expiry",
+        "CREATE INDEX inbox_event_expiry ON inbox(expires_at) WHERE message_id IS NULL",
     ]
 }

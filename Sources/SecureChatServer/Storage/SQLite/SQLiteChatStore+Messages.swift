@@ -210,7 +210,7 @@ extension SQLiteChatStore {
                     """,
                 arguments: [now])
             try db.execute(sql: "DELETE FROM messages WHERE expires_at <= ?", arguments: [now])
-            try db.execute(sql: "DELETE FROM inbox WHERE expires_at <= ?", arguments: [now])
+            try db.execute(sql: "DELETE FROM inbox WHERE message_id IS NULL AND expires_at <= ?", arguments: [now])
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at <= ? OR revoked_at <= ?", arguments: [now, now - 86_400_000])
             var doomed = Set(try String.fetchAll(db, sql: "SELECT id FROM attachments WHERE expires_at <= ?", arguments: [now]))
             for id in referenced

@@ -8,6 +8,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v1: accounts, devices, rooms, messages, attachments") { db in
             try db.execute(sql: version1)
         }
+        migrator.registerMigration("v2: only membership events expire from the inbox on their own") { db in
+            try db.execute(sql: version2)
+        }
         return migrator
     }
 
@@ -132,5 +135,13 @@ enum SQLiteSchema {
             PRIMARY KEY (message_id, attachment_id)
         ) WITHOUT ROWID;
         CREATE INDEX message_attachments_attachment ON message_attachments(attachment_id);
+        """
+
+    /// A delivery of a message expires with the message (the inbox row is deleted by the cascade
+    /// from `messages`), so only membership events need their own expiry index. Every 1:1 message
+    /// maintained the full index twice (insert, then delete on acknowledgement).
+    private static let version2 = """
+        DROP INDEX inbox_expiry;
+        CREATE INDEX inbox_event_expiry ON inbox(expires_at) WHERE message_id IS NULL;
         """
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import SecureChatAPI
+import Synchronization
 import Testing
 
 @testable import SecureChatServer
@@ -163,5 +164,74 @@ struct SQLiteUpkeepTests {
             #expect(after >= before + 500_000, "database file \(before) → \(after) bytes")
             await socket.close()
         }
+    }
+
+    /// In the server, Swift concurrency runs on the event loops, so a task that closes the database
+    /// can hold the very thread that an in-flight read must resume on to return its connection.
+    /// A task executor with one thread reproduces that exactly.
+    @Test("closing the database while a read is in flight does not deadlock the thread that closes it")
+    func closeDuringRead() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-close-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteChatStore(path: directory.appendingPathComponent("db.sqlite").path)
+        let executor = DedicatedThreadExecutor()
+        let readStarted = DispatchSemaphore(value: 0)
+        let readMayEnd = DispatchSemaphore(value: 0)
+        let read = Task(executorPreference: executor) {
+            try await store.pool.read { _ in
+                readStarted.signal()
+                readMayEnd.wait()
+                return 1
+            }
+        }
+        readStarted.wait()
+        let closed = Flag()
+        Task(executorPreference: executor) {
+            await store.shutdown()
+            closed.set()
+        }
+        // Let the shutdown reach the close before the read finishes and needs the executor's thread.
+        try await Task.sleep(for: .milliseconds(300))
+        readMayEnd.signal()
+        for _ in 0..<100 where !closed.isSet { try await Task.sleep(for: .milliseconds(100)) }
+        // A deadlocked read never returns: only await it when the close went through.
+        try #require(closed.isSet, "the database did not close within 10 seconds")
+        #expect(try await read.value == 1)
+    }
+}
+
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
+
+/// Runs every job on one thread of its own, like an event loop. The thread lives as long as the test
+/// process (it holds the executor), which is what a test of a deadlock needs.
+private final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+    // Guarded by `condition`.
+    private var jobs: [UnownedJob] = []
+    private let condition = NSCondition()
+
+    init() {
+        let thread = Thread { [self] in
+            while true {
+                condition.lock()
+                while jobs.isEmpty { condition.wait() }
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
     }
 }

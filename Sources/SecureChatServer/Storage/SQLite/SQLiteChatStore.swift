@@ -46,8 +46,19 @@ final class SQLiteChatStore: ChatStore {
     }
 
     func shutdown() async {
-        try? checkpointer.close()
-        try? pool.close()
+        // `DatabasePool.close()` blocks its thread until every reader is back in the pool, and an
+        // async read returns its reader only when its task resumes, on an event loop (Swift
+        // concurrency runs on the event loops). Closing on an event loop deadlocked a shutdown
+        // whenever a read was in flight, so the pool closes on a thread of its own.
+        let pool = pool
+        let checkpointer = checkpointer
+        await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                try? checkpointer.close()
+                try? pool.close()
+                finished.resume()
+            }
+        }
     }
 
     func ping() async throws {

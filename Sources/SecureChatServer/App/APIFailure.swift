@@ -37,6 +37,7 @@ struct APIFailure: Error, Sendable, Equatable, HTTPResponseError {
     static func badRequest(_ message: String) -> APIFailure { APIFailure(.badRequest, .badRequest, message) }
     static func forbidden(_ message: String) -> APIFailure { APIFailure(.forbidden, .forbidden, message) }
     static let unauthorized = APIFailure(.unauthorized, .unauthorized, "missing or invalid access token")
+    static let sessionEnded = APIFailure(.unauthorized, .unauthorized, "this session has ended; log in again")
     static let notAMember = APIFailure(.forbidden, .notAMember, "you are not a member of this room")
 }
 

@@ -22,6 +22,23 @@ struct ChatServices: Sendable {
 
     /// Checks an access token and that its session is still live (logout and password changes end it).
     func authenticate(token: String) async throws -> AuthenticatedUser {
+        let claims = try await verifiedClaims(token)
+        guard try await store.isSessionActive(id: claims.sid, now: nowMilliseconds) else { throw APIFailure.sessionEnded }
+        return AuthenticatedUser(userId: claims.sub.value, sessionId: claims.sid)
+    }
+
+    /// A socket's hello: the token, its session and the device it names.
+    func authenticateSocket(token: String, deviceId: UInt32) async throws -> (AuthenticatedUser, DeviceRecord) {
+        let claims = try await verifiedClaims(token)
+        let user = AuthenticatedUser(userId: claims.sub.value, sessionId: claims.sid)
+        switch try await store.socketDevice(sessionId: claims.sid, userId: user.userId, deviceId: deviceId, now: nowMilliseconds) {
+        case .sessionEnded: throw APIFailure.sessionEnded
+        case .unknownDevice: throw APIFailure(.unauthorized, .unknownDevice, "device \(deviceId) is not registered to this account")
+        case .device(let device): return (user, device)
+        }
+    }
+
+    private func verifiedClaims(_ token: String) async throws -> AccessTokenClaims {
         let claims: AccessTokenClaims
         do {
             claims = try await tokens.verify(token, now: now)
@@ -30,10 +47,7 @@ struct ChatServices: Sendable {
         } catch {
             throw APIFailure.unauthorized
         }
-        guard try await store.isSessionActive(id: claims.sid, now: nowMilliseconds) else {
-            throw APIFailure(.unauthorized, .unauthorized, "this session has ended; log in again")
-        }
-        return AuthenticatedUser(userId: claims.sub.value, sessionId: claims.sid)
+        return claims
     }
 }
 

@@ -132,11 +132,7 @@ final class RealtimeSession {
         Task {
             let result: Result<(AuthenticatedUser, DeviceRecord), any Error>
             do {
-                let user = try await services.authenticate(token: hello.token)
-                guard let device = try await services.store.device(userId: user.userId, deviceId: hello.deviceId) else {
-                    throw APIFailure(.unauthorized, .unknownDevice, "device \(hello.deviceId) is not registered to this account")
-                }
-                result = .success((user, device))
+                result = .success(try await services.authenticateSocket(token: hello.token, deviceId: hello.deviceId))
             } catch {
                 result = .failure(error)
             }

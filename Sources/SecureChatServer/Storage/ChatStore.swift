@@ -24,6 +24,8 @@ protocol ChatStore: Sendable {
     func revokeSession(id: String, now: Milliseconds) async throws
     func revokeSessions(userId: String, except keptSessionId: String?, now: Milliseconds) async throws
     func isSessionActive(id: String, now: Milliseconds) async throws -> Bool
+    /// What a socket's hello checks: the session behind its token, then the device it names.
+    func socketDevice(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice
 
     // MARK: Devices and prekeys
     func addDevice(_ device: DeviceRecord, oneTimePreKeys: [(id: UInt32, encoded: [UInt8])]) async throws -> DeviceRecord
@@ -86,4 +88,15 @@ protocol ChatStore: Sendable {
 extension ChatStore {
     var maintenanceInterval: Duration { .milliseconds(250) }
     func maintain() async throws {}
+
+    func socketDevice(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice {
+        guard try await isSessionActive(id: sessionId, now: now) else { return .sessionEnded }
+        return try await device(userId: userId, deviceId: deviceId).map(SocketDevice.device) ?? .unknownDevice
+    }
+}
+
+enum SocketDevice: Sendable {
+    case sessionEnded
+    case unknownDevice
+    case device(DeviceRecord)
 }

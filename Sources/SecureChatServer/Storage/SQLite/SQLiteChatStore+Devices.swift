@@ -41,7 +41,7 @@ extension SQLiteChatStore {
         }
     }
 
-    private static let deviceColumns = """
+    static let deviceColumns = """
         d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at, d.last_seq,
         (SELECT COUNT(*) FROM one_time_prekeys o WHERE o.device_key = d.key) AS prekey_count
         """

@@ -136,7 +136,7 @@ extension SQLiteChatStore {
     }
 
     func inbox(deviceKey: Int64, after seq: Int64, limit: Int) async throws -> [InboxEntry] {
-        try await pool.read { db in
+        try await quickRead { db in
             let rows = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """

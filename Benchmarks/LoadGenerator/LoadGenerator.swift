@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import HummingbirdWSClient
-import Logging
 import SecureChatAPI
 
 /// Drives the release server binary over loopback WebSockets and prints the figures
@@ -97,16 +95,15 @@ struct LoadGenerator: AsyncParsableCommand {
         let window = self.window
         for (index, (sender, receiver)) in zip(senders, receivers).enumerated() {
             tasks.append {
-                try await withDevice(endpoint, token: receiver.token, deviceId: receiver.deviceIds[0]) { frames, outbound in
-                    try await runReceiver(frames: &frames, outbound: outbound, counters: counters)
-                }
+                try await runDevice(endpoint, token: receiver.token, deviceId: receiver.deviceIds[0], role: .receiver, counters: counters)
             }
             tasks.append {
-                try await withDevice(endpoint, token: sender.token, deviceId: sender.deviceIds[0]) { frames, outbound in
-                    try await runSender(
-                        frames: &frames, outbound: outbound, recipient: (receiver.userId, receiver.deviceIds[0]), window: window,
-                        interval: 0, counters: counters, prefix: "p\(index)")
-                }
+                try await runDevice(
+                    endpoint, token: sender.token, deviceId: sender.deviceIds[0],
+                    role: .sender(
+                        recipientUserId: receiver.userId, recipientDeviceId: receiver.deviceIds[0], window: window, interval: 0,
+                        prefix: "p\(index)"),
+                    counters: counters)
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
@@ -127,16 +124,15 @@ struct LoadGenerator: AsyncParsableCommand {
         var tasks: [@Sendable () async throws -> Void] = []
         for (index, (sender, receiver)) in zip(senders, receivers).enumerated() {
             tasks.append {
-                try await withDevice(endpoint, token: receiver.token, deviceId: receiver.deviceIds[0]) { frames, outbound in
-                    try await runReceiver(frames: &frames, outbound: outbound, counters: counters)
-                }
+                try await runDevice(endpoint, token: receiver.token, deviceId: receiver.deviceIds[0], role: .receiver, counters: counters)
             }
             tasks.append {
-                try await withDevice(endpoint, token: sender.token, deviceId: sender.deviceIds[0]) { frames, outbound in
-                    try await runSender(
-                        frames: &frames, outbound: outbound, recipient: (receiver.userId, receiver.deviceIds[0]), window: 1000,
-                        interval: interval, counters: counters, prefix: "l\(index)")
-                }
+                try await runDevice(
+                    endpoint, token: sender.token, deviceId: sender.deviceIds[0],
+                    role: .sender(
+                        recipientUserId: receiver.userId, recipientDeviceId: receiver.deviceIds[0], window: 1000, interval: interval,
+                        prefix: "l\(index)"),
+                    counters: counters)
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
@@ -159,15 +155,9 @@ struct LoadGenerator: AsyncParsableCommand {
         let window = self.window
         var tasks: [@Sendable () async throws -> Void] = []
         for (index, user) in users.enumerated() {
+            let role: Role = index < senderCount ? .roomSender(room: room.code, window: window, prefix: "room\(index)") : .receiver
             tasks.append {
-                try await withDevice(endpoint, token: user.token, deviceId: user.deviceIds[0]) { frames, outbound in
-                    if index < senderCount {
-                        try await runRoomSender(
-                            frames: &frames, outbound: outbound, room: room.code, window: window, counters: counters, prefix: "room\(index)")
-                    } else {
-                        try await runReceiver(frames: &frames, outbound: outbound, counters: counters)
-                    }
-                }
+                try await runDevice(endpoint, token: user.token, deviceId: user.deviceIds[0], role: role, counters: counters)
             }
         }
         let result = try await measure(server, counters: counters, tasks: tasks)
@@ -186,9 +176,9 @@ struct LoadGenerator: AsyncParsableCommand {
         for user in users {
             for deviceId in user.deviceIds {
                 tasks.append {
+                    // The handler counts an authentication when it is in, and closes.
                     while !Task.isCancelled {
-                        try await withDevice(endpoint, token: user.token, deviceId: deviceId) { _, _ in }
-                        counters.delivered(1)
+                        try await runDevice(endpoint, token: user.token, deviceId: deviceId, role: .authenticateOnce, counters: counters)
                     }
                 }
             }
@@ -210,10 +200,7 @@ struct LoadGenerator: AsyncParsableCommand {
                 for deviceId in user.deviceIds where opened < idleConnections {
                     opened += 1
                     group.addTask {
-                        try await withDevice(endpoint, token: user.token, deviceId: deviceId) { frames, _ in
-                            connected.delivered(1)
-                            while try await frames.next() != nil {}
-                        }
+                        try await runDevice(endpoint, token: user.token, deviceId: deviceId, role: .idle, counters: connected)
                     }
                     if opened % 500 == 0 { try await Task.sleep(for: .milliseconds(200)) }
                 }

@@ -108,12 +108,14 @@ enum LoadError: Error, CustomStringConvertible {
     case serverDidNotStart(String)
     case request(String)
     case protocolViolation(String)
+    case upgradeRefused
 
     var description: String {
         switch self {
         case .serverDidNotStart(let output): "the server did not start: \(output)"
         case .request(let message): message
-        case .protocolViolation(let message): message
+        case .protocolViolation(let text): "unexpected frame: \(text.prefix(300))"
+        case .upgradeRefused: "the connection closed before the WebSocket upgrade"
         }
     }
 }

@@ -241,7 +241,7 @@ struct RealtimeTests {
         }
     }
 
-    @Test("logout closes the session's sockets", arguments: TestDatabase.available)
+    @Test("logout closes the session's sockets, and its token no longer opens one", arguments: TestDatabase.available)
     func logoutCloses(database: TestDatabase) async throws {
         try await TestServer.withLive(database: database) { server in
             let alice = try await TestUser.make("alice", on: server)
@@ -249,6 +249,13 @@ struct RealtimeTests {
             try await server.request(.delete, "/v1/sessions/current", token: alice.accessToken)
             #expect(try await socket.next(matching: Self.error)?.code == .unauthorized)
             #expect(await socket.closeCode() == .policyViolation)
+            // The access token has not expired, but its session has: a new hello is refused.
+            let again = try await TestSocket(port: server.port)
+            try await again.send(.hello(.init(token: alice.accessToken, deviceId: alice.deviceId)))
+            let refusal = try await again.next(matching: Self.error)
+            #expect(refusal?.code == .unauthorized)
+            #expect(refusal?.message.contains("session has ended") == true, "\(String(describing: refusal))")
+            #expect(await again.closeCode() == .policyViolation)
         }
     }
 

@@ -69,6 +69,21 @@ extension PostgresChatStore {
         ).first.map(Self.deviceRecord)
     }
 
+    /// One round trip in the common case, where the session is active and the device exists; a
+    /// refusal takes two more to say which check failed.
+    func socketDevice(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice {
+        let admitted = try await rows(
+            """
+            SELECT \(unescaped: Self.deviceColumns) FROM devices d
+            WHERE d.user_id = \(userId) AND d.device_id = \(Int64(deviceId))
+            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = \(sessionId) AND s.revoked_at IS NULL AND s.expires_at > \(now))
+            """
+        ).first.map(Self.deviceRecord)
+        if let admitted { return .device(admitted) }
+        guard try await isSessionActive(id: sessionId, now: now) else { return .sessionEnded }
+        return try await device(userId: userId, deviceId: deviceId).map(SocketDevice.device) ?? .unknownDevice
+    }
+
     func deleteDevice(userId: String, deviceId: UInt32) async throws -> Bool {
         try await !rows("DELETE FROM devices WHERE user_id = \(userId) AND device_id = \(Int64(deviceId)) RETURNING key").isEmpty
     }

@@ -126,7 +126,7 @@ private final class DeviceHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .text:
-            received(String(buffer: frame.unmaskedData), context: context)
+            received(frame.unmaskedData, context: context)
         case .ping:
             write(.pong, frame.unmaskedData, context: context)
         case .connectionClose:
@@ -142,14 +142,15 @@ private final class DeviceHandler: ChannelInboundHandler {
         context.flush()
     }
 
-    private func received(_ text: String, context: ChannelHandlerContext) {
-        if text.contains("\"type\":\"error\"") {
-            finished.fail(LoadError.protocolViolation(text))
+    private func received(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        let kind = ServerFrameScan.kind(of: frame)
+        if kind == .error {
+            finished.fail(LoadError.protocolViolation(String(buffer: frame)))
             context.close(promise: nil)
             return
         }
         guard caughtUp else {
-            if text.contains("\"type\":\"caughtUp\"") {
+            if kind == .caughtUp {
                 caughtUp = true
                 start(context: context)
             }
@@ -157,16 +158,16 @@ private final class DeviceHandler: ChannelInboundHandler {
         }
         switch role {
         case .sender, .roomSender:
-            guard text.contains("\"type\":\"accepted\"") else { return }
+            guard kind == .accepted else { return }
             answered += 1
             counters.accepted(1)
             if case .sender(_, _, _, let interval, _) = role, interval > 0 { return }
             sendWithinWindow(context: context)
         case .receiver:
-            guard text.contains("\"type\":\"message\""), let seq = integerField("seq", in: text), seq > lastSeq else { return }
+            guard kind == .message, let seq = ServerFrameScan.sequence(in: frame), seq > lastSeq else { return }
             lastSeq = seq
             unacknowledged += 1
-            if let sentAt = sentTimestamp(in: text) { latencies.append(monotonicNanoseconds() &- sentAt) }
+            if let sentAt = ServerFrameScan.sentTimestamp(in: frame) { latencies.append(monotonicNanoseconds() &- sentAt) }
             if unacknowledged >= 20 {
                 sendText(#"{"type":"ack","seq":\#(lastSeq)}"#, context: context)
                 counters.delivered(unacknowledged, latencies: latencies)
@@ -221,20 +222,34 @@ private final class DeviceHandler: ChannelInboundHandler {
 
     private func sendOne(context: ChannelHandlerContext) {
         guard sent - answered < window || window == 0 else { return }
-        switch role {
-        case .sender(let userId, let deviceId, _, _, let prefix):
-            sendText(
-                #"{"type":"send","id":"\#(prefix)-\#(sent)","recipients":[{"userId":"\#(userId)","deviceId":\#(deviceId),"ciphertext":"\#(payload(at: monotonicNanoseconds()))"}]}"#,
-                context: context)
-        case .roomSender(let room, _, let prefix):
-            sendText(
-                #"{"type":"send","id":"\#(prefix)-\#(sent)","room":"\#(room)","ciphertext":"\#(payload(at: monotonicNanoseconds()))"}"#,
-                context: context)
-        default:
-            return
-        }
+        guard let template = sendTemplate else { return }
+        var buffer = context.channel.allocator.buffer(capacity: template.head.count + template.middle.count + template.tail.count + 32)
+        buffer.writeBytes(template.head)
+        buffer.writeString(String(sent))
+        buffer.writeBytes(template.middle)
+        PayloadTemplate.writeTimestampedPrefix(monotonicNanoseconds(), to: &buffer)
+        buffer.writeBytes(template.tail)
+        write(.text, buffer, context: context)
         sent += 1
     }
+
+    /// The constant parts of this sender's `send` frames, around the message number and the
+    /// payload's first 12 base64 characters (which carry the send time).
+    private lazy var sendTemplate: (head: [UInt8], middle: [UInt8], tail: [UInt8])? = {
+        let tail = Array((PayloadTemplate.constantSuffix + "\"").utf8)
+        switch role {
+        case .sender(let userId, let deviceId, _, _, let prefix):
+            return (
+                Array(#"{"type":"send","id":"\#(prefix)-"#.utf8),
+                Array(#"","recipients":[{"userId":"\#(userId)","deviceId":\#(deviceId),"ciphertext":""#.utf8),
+                tail + Array("}]}".utf8)
+            )
+        case .roomSender(let room, _, let prefix):
+            return (Array(#"{"type":"send","id":"\#(prefix)-"#.utf8), Array(#"","room":"\#(room)","ciphertext":""#.utf8), tail + Array("}".utf8))
+        default:
+            return nil
+        }
+    }()
 
     private func sendText(_ text: String, context: ChannelHandlerContext) {
         write(.text, context.channel.allocator.buffer(string: text), context: context)
@@ -244,5 +259,104 @@ private final class DeviceHandler: ChannelInboundHandler {
     private func write(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, context: ChannelHandlerContext) {
         let frame = WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: payload)
         context.write(wrapOutboundOut(frame), promise: nil)
+    }
+}
+
+/// Reads what the load generator needs from a server frame without decoding it: the frame's type,
+/// a delivery's sequence number and the send time its payload carries.
+enum ServerFrameScan {
+    enum Kind { case accepted, message, caughtUp, error, other }
+
+    static func kind(of frame: ByteBuffer) -> Kind {
+        frame.withUnsafeReadableBytes { bytes in
+            guard let start = find(typeKey, in: bytes) else { return .other }
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[(start + typeKey.count)...])
+            if hasPrefix(rest, accepted) { return .accepted }
+            if hasPrefix(rest, message) { return .message }
+            if hasPrefix(rest, caughtUp) { return .caughtUp }
+            if hasPrefix(rest, error) { return .error }
+            return .other
+        }
+    }
+
+    static func sequence(in frame: ByteBuffer) -> Int64? {
+        frame.withUnsafeReadableBytes { bytes in
+            guard let start = find(seqKey, in: bytes) else { return nil }
+            var value: Int64 = 0
+            var index = start + seqKey.count
+            var any = false
+            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+                value = value * 10 + Int64(bytes[index] - 0x30)
+                index += 1
+                any = true
+            }
+            return any ? value : nil
+        }
+    }
+
+    /// The first 8 bytes of the payload, from its first 12 base64 characters (9 bytes).
+    static func sentTimestamp(in frame: ByteBuffer) -> UInt64? {
+        frame.withUnsafeReadableBytes { bytes -> UInt64? in
+            guard let start = find(ciphertextKey, in: bytes), start + ciphertextKey.count + 12 <= bytes.count else { return nil }
+            var decoded = [UInt8]()
+            decoded.reserveCapacity(9)
+            var index = start + ciphertextKey.count
+            for _ in 0..<3 {
+                var group: UInt32 = 0
+                for offset in 0..<4 {
+                    guard let sextet = PayloadTemplate.sextet(bytes[index + offset]) else { return nil }
+                    group = group << 6 | UInt32(sextet)
+                }
+                decoded += [UInt8(group >> 16 & 0xff), UInt8(group >> 8 & 0xff), UInt8(group & 0xff)]
+                index += 4
+            }
+            return decoded.prefix(8).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+        }
+    }
+
+    private static let typeKey = Array(#""type":""#.utf8)
+    private static let seqKey = Array(#""seq":"#.utf8)
+    private static let ciphertextKey = Array(#""ciphertext":""#.utf8)
+    private static let accepted = Array(#"accepted""#.utf8)
+    private static let message = Array(#"message""#.utf8)
+    private static let caughtUp = Array(#"caughtUp""#.utf8)
+    private static let error = Array(#"error""#.utf8)
+
+    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {
+        bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
+    }
+
+    private static func find(_ needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= needle.count, let first = needle.first else { return nil }
+        var index = 0
+        while index <= bytes.count - needle.count {
+            if bytes[index] == first, hasPrefix(UnsafeRawBufferPointer(rebasing: bytes[index...]), needle) { return index }
+            index += 1
+        }
+        return nil
+    }
+}
+
+/// The 96-byte stand-in ciphertext: the send time in its first 8 bytes (little-endian), then 0x5a.
+/// Its base64 form is 12 characters that change (bytes 0..<9) followed by 116 that never do.
+enum PayloadTemplate {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static let constantSuffix: String = String(payload(at: 0).dropFirst(12))
+
+    static func sextet(_ character: UInt8) -> UInt8? {
+        alphabet.firstIndex(of: character).map { UInt8($0) }
+    }
+
+    static func writeTimestampedPrefix(_ time: UInt64, to buffer: inout ByteBuffer) {
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: time >> (8 * $0)) }
+        bytes.append(0x5a)
+        for group in stride(from: 0, to: 9, by: 3) {
+            let value = UInt32(bytes[group]) << 16 | UInt32(bytes[group + 1]) << 8 | UInt32(bytes[group + 2])
+            buffer.writeInteger(alphabet[Int(value >> 18 & 63)])
+            buffer.writeInteger(alphabet[Int(value >> 12 & 63)])
+            buffer.writeInteger(alphabet[Int(value >> 6 & 63)])
+            buffer.writeInteger(alphabet[Int(value & 63)])
+        }
     }
 }

@@ -39,28 +39,6 @@ final class Counters: Sendable {
 /// Monotonic nanoseconds, the clock latencies are measured on (both ends live in this process).
 func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-/// Reads an integer field from a server frame without a full JSON decode: the load generator
-/// shares the machine with the server, and every microsecond it spends is one the server lacks.
-func integerField(_ name: String, in text: String) -> Int64? {
-    guard let range = text.range(of: "\"\(name)\":") else { return nil }
-    var value: Int64 = 0
-    var any = false
-    for character in text.utf8[range.upperBound...] {
-        guard character >= 0x30 && character <= 0x39 else { break }
-        value = value * 10 + Int64(character - 0x30)
-        any = true
-    }
-    return any ? value : nil
-}
-
-/// The send timestamp a message carries in its first 16 base64 characters (12 bytes).
-func sentTimestamp(in text: String) -> UInt64? {
-    guard let range = text.range(of: "\"ciphertext\":\"") else { return nil }
-    let base64 = text[range.upperBound...].prefix(16)
-    guard let data = Data(base64Encoded: String(base64)), data.count == 12 else { return nil }
-    return data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-}
-
 /// A 96-byte ciphertext stand-in whose first 8 bytes are the send time.
 func payload(at time: UInt64) -> String {
     var bytes = [UInt8](repeating: 0x5a, count: 96)

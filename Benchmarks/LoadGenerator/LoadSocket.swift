@@ -34,6 +34,8 @@ func runDevice(_ endpoint: Endpoint, token: String, deviceId: UInt32, role: Role
         maxFrameSize: 1 << 20, automaticErrorHandling: false,
         upgradePipelineHandler: { channel, _ in
             channel.eventLoop.makeCompletedFuture {
+                // Before any WebSocket byte arrives: the request's handler only ever sees a refusal.
+                channel.pipeline.syncOperations.removeHandler(name: UpgradeRequest.name, promise: nil)
                 try channel.pipeline.syncOperations.addHandler(
                     DeviceHandler(hello: hello, role: role, counters: counters, finished: finished))
             }
@@ -46,7 +48,8 @@ func runDevice(_ endpoint: Endpoint, token: String, deviceId: UInt32, role: Role
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
                         withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
-                    try channel.pipeline.syncOperations.addHandler(UpgradeRequest(host: "127.0.0.1:\(endpoint.port)"))
+                    try channel.pipeline.syncOperations.addHandler(
+                        UpgradeRequest(host: "127.0.0.1:\(endpoint.port)"), name: UpgradeRequest.name)
                 }
             }
             .connect(host: "127.0.0.1", port: endpoint.port).get()
@@ -54,7 +57,8 @@ func runDevice(_ endpoint: Endpoint, token: String, deviceId: UInt32, role: Role
         finished.fail(error)
         throw error
     }
-    // A connection that closes before the upgrade never reaches the handler that completes `finished`.
+    // A connection that closes before the upgrade (or is closed on a refusal) never reaches the
+    // handler that completes `finished`.
     channel.closeFuture.whenComplete { _ in finished.fail(LoadError.upgradeRefused) }
     try await withTaskCancellationHandler {
         try await finished.futureResult.get()
@@ -68,6 +72,8 @@ private final class UpgradeRequest: ChannelInboundHandler, RemovableChannelHandl
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
+    static let name = "upgrade-request"
+
     private let host: String
 
     init(host: String) { self.host = host }
@@ -79,6 +85,16 @@ private final class UpgradeRequest: ChannelInboundHandler, RemovableChannelHandl
         context.write(wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/ws", headers: headers))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         context.fireChannelActive()
+    }
+
+    /// Only a response that is not the upgrade reaches this handler (a successful upgrade removes
+    /// it first): the connection ends, and `runDevice` reports the refusal.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }
 

@@ -192,6 +192,7 @@ struct SQLiteUpkeepTests {
             closed.set()
         }
         // Let the shutdown reach the close before the read finishes and needs the executor's thread.
+        // (Were the machine too slow for that, the old code could pass; the fixed one never fails.)
         try await Task.sleep(for: .milliseconds(300))
         readMayEnd.signal()
         for _ in 0..<100 where !closed.isSet { try await Task.sleep(for: .milliseconds(100)) }

@@ -9,12 +9,15 @@ import GRDBSQLite
 /// (each is a distinct SQL string), and it is reset and its bindings cleared whenever a use ends,
 /// so GRDB's cache only ever holds idle statements.
 struct RawStatement {
+    /// Held so that the SQLite statement outlives any eviction from GRDB's cache while in use.
+    private let statement: Statement
     private let handle: OpaquePointer
     private let connection: OpaquePointer?
 
     /// Prepares (once per connection, through GRDB's cache) and resets the statement for `sql`.
     init(_ db: Database, _ sql: String) throws {
-        handle = try db.cachedStatement(sql: sql).sqliteStatement
+        statement = try db.cachedStatement(sql: sql)
+        handle = statement.sqliteStatement
         connection = db.sqliteConnection
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)

@@ -10,6 +10,9 @@ final class SQLiteChatStore: ChatStore {
     /// A connection of its own for WAL checkpoints, so that copying the log into the database
     /// (and its fsync) happens beside the writer instead of inside a commit.
     private let checkpointer: DatabaseQueue
+    /// Threads of its own for `quickRead`, one per reader connection: NIO's shared blocking pool
+    /// also runs bcrypt, and a flood of logins must not hold up every socket's reads.
+    private let readThreads = NIOThreadPool(numberOfThreads: 4)
 
     /// Opens (creating if needed) the database at `path` and migrates it to the latest schema.
     init(path: String) throws {
@@ -37,6 +40,7 @@ final class SQLiteChatStore: ChatStore {
         var checkpointConfiguration = Configuration()
         checkpointConfiguration.busyMode = .timeout(10)
         checkpointer = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
+        readThreads.start()
     }
 
     func maintain() async throws {
@@ -60,6 +64,7 @@ final class SQLiteChatStore: ChatStore {
                 finished.resume()
             }
         }
+        try? await readThreads.shutdownGracefully()
     }
 
     func ping() async throws {
@@ -197,7 +202,7 @@ final class SQLiteChatStore: ChatStore {
     }
 
     /// A short read for the socket and authentication paths, run with GRDB's synchronous API on
-    /// NIO's blocking-work threads: one hop there and one back, where GRDB's async read hops through
+    /// the store's read threads: one hop there and one back, where GRDB's async read hops through
     /// a semaphore queue, a barrier queue and the reader's queue before resuming. The reader goes
     /// back to the pool on that thread, never waiting for an event loop.
     ///
@@ -206,7 +211,7 @@ final class SQLiteChatStore: ChatStore {
     /// were a tenth of an authentication's CPU.
     func quickRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let pool = pool
-        return try await NIOThreadPool.singleton.runIfActive { try pool.unsafeRead(body) }
+        return try await readThreads.runIfActive { try pool.unsafeRead(body) }
     }
 
     /// Both checks in one read: each GRDB read is several hops between threads, which cost more

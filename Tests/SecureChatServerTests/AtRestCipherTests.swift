@@ -32,7 +32,7 @@ struct AtRestCipherTests {
         #expect(fromDisk == sealed)
     }
 
-    @Test("nonces stay distinct and non-zero across several refills of the pool")
+    @Test("every seal draws a fresh nonce")
     func noncesAcrossRefills() throws {
         var seen = Set<[UInt8]>()
         for _ in 0..<(3 * 256 + 5) {

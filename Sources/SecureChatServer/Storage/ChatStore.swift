@@ -90,6 +90,11 @@ extension ChatStore {
     func maintain() async throws {}
 
     func socketDevice(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice {
+        try await socketDeviceInTwoReads(sessionId: sessionId, userId: userId, deviceId: deviceId, now: now)
+    }
+
+    /// The session, then the device, each with its own read.
+    func socketDeviceInTwoReads(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice {
         guard try await isSessionActive(id: sessionId, now: now) else { return .sessionEnded }
         return try await device(userId: userId, deviceId: deviceId).map(SocketDevice.device) ?? .unknownDevice
     }

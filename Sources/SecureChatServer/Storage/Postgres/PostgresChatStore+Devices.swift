@@ -80,8 +80,7 @@ extension PostgresChatStore {
             """
         ).first.map(Self.deviceRecord)
         if let admitted { return .device(admitted) }
-        guard try await isSessionActive(id: sessionId, now: now) else { return .sessionEnded }
-        return try await device(userId: userId, deviceId: deviceId).map(SocketDevice.device) ?? .unknownDevice
+        return try await socketDeviceInTwoReads(sessionId: sessionId, userId: userId, deviceId: deviceId, now: now)
     }
 
     func deleteDevice(userId: String, deviceId: UInt32) async throws -> Bool {

@@ -41,7 +41,7 @@ extension SQLiteChatStore {
         }
     }
 
-    static let deviceColumns = """
+    private static let deviceColumns = """
         d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at, d.last_seq,
         (SELECT COUNT(*) FROM one_time_prekeys o WHERE o.device_key = d.key) AS prekey_count
         """
@@ -64,13 +64,15 @@ extension SQLiteChatStore {
     }
 
     func device(userId: String, deviceId: UInt32) async throws -> DeviceRecord? {
-        // Every socket's hello reads this: one statement, prepared once per connection.
-        try await pool.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT \(Self.deviceColumns) FROM devices d WHERE d.user_id = ? AND d.device_id = ?"),
-                arguments: [userId, Int64(deviceId)]
-            ).map(Self.deviceRecord)
-        }
+        try await pool.read { db in try Self.device(db, userId: userId, deviceId: deviceId) }
+    }
+
+    /// Every socket's hello reads this: one statement, prepared once per connection.
+    static func device(_ db: Database, userId: String, deviceId: UInt32) throws -> DeviceRecord? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT \(deviceColumns) FROM devices d WHERE d.user_id = ? AND d.device_id = ?"),
+            arguments: [userId, Int64(deviceId)]
+        ).map(deviceRecord)
     }
 
     func deleteDevice(userId: String, deviceId: UInt32) async throws -> Bool {

@@ -219,24 +219,21 @@ final class SQLiteChatStore: ChatStore {
     /// snapshot: a session revoked a moment later is caught by the sweep that closes its sockets.
     func socketDevice(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice {
         try await quickRead { db in
-            let session = try RawStatement(db, "SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2")
-            session.bind(sessionId, at: 1)
-            session.bind(now, at: 2)
-            guard try session.firstInt64() != nil else { return .sessionEnded }
-            return try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT \(Self.deviceColumns) FROM devices d WHERE d.user_id = ? AND d.device_id = ?"),
-                arguments: [userId, Int64(deviceId)]
-            ).map { .device(Self.deviceRecord($0)) } ?? .unknownDevice
+            guard try Self.isSessionActive(db, id: sessionId, now: now) else { return .sessionEnded }
+            return try Self.device(db, userId: userId, deviceId: deviceId).map(SocketDevice.device) ?? .unknownDevice
         }
     }
 
     func isSessionActive(id: String, now: Milliseconds) async throws -> Bool {
-        try await quickRead { db in
-            // Every authenticated request and socket reads this: prepared once per connection.
-            try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"),
-                arguments: [id, now]) != nil
-        }
+        try await quickRead { db in try Self.isSessionActive(db, id: id, now: now) }
+    }
+
+    /// Every authenticated request and socket reads this: prepared once per connection.
+    private static func isSessionActive(_ db: Database, id: String, now: Milliseconds) throws -> Bool {
+        let session = try RawStatement(db, "SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2")
+        session.bind(id, at: 1)
+        session.bind(now, at: 2)
+        return try session.firstInt64() != nil
     }
 }
 

@@ -21,6 +21,8 @@ final class MessageWriter: Service, Sendable {
     private struct State {
         var jobs: [Job] = []
         var acks: [Int64: Int64] = [:]
+        /// Acknowledgements taken into the transaction being committed: still not visible to reads.
+        var committingAcks: [Int64: Int64] = [:]
         var wakeUp: CheckedContinuation<Void, Never>?
         var stopping = false
     }
@@ -60,6 +62,15 @@ final class MessageWriter: Service, Sendable {
         wake()
     }
 
+    /// The highest acknowledgement of a device not yet committed, or 0. A reconnecting device
+    /// resumes after it: a read of its queue can run before the acknowledgement's commit, and
+    /// would otherwise send again what the device already acknowledged.
+    func pendingAcknowledgement(deviceKey: Int64) -> Int64 {
+        state.withLockedValue { state in
+            max(state.acks[deviceKey] ?? 0, state.committingAcks[deviceKey] ?? 0)
+        }
+    }
+
     private func wake() {
         let continuation = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
             defer { state.wakeUp = nil }
@@ -93,6 +104,7 @@ final class MessageWriter: Service, Sendable {
                 state.jobs.removeFirst(count)
                 let acks = state.acks
                 state.acks = [:]
+                state.committingAcks = acks
                 return (jobs, acks, state.stopping)
             }
             if let taken { return taken }
@@ -110,6 +122,7 @@ final class MessageWriter: Service, Sendable {
     private func commit(_ jobs: [Job], acks: [Int64: Int64]) async {
         do {
             let outcomes = try await store.append(jobs.map(\.send), acknowledging: acks)
+            state.withLockedValue { $0.committingAcks = [:] }
             for (job, outcome) in zip(jobs, outcomes) { job.completion(.success(outcome)) }
             var deliveries: [InboxEntry] = []
             for case .accepted(_, _, _, let entries) in outcomes { deliveries += entries }
@@ -120,6 +133,7 @@ final class MessageWriter: Service, Sendable {
             // Acknowledgements are only clean-up: keep them for the next batch.
             state.withLockedValue { state in
                 state.acks.merge(acks) { max($0, $1) }
+                state.committingAcks = [:]
             }
             for job in jobs { job.completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again"))) }
         }

@@ -156,7 +156,8 @@ final class RealtimeSession {
         // state that predates this database (a restore, another server): it is ignored, and
         // `welcome.lastSeq` tells the client to reset its counter.
         let claimed = max(0, claim ?? 0)
-        let resumeAfter = claimed <= device.lastSeq ? claimed : 0
+        let acknowledged = services.writer.pendingAcknowledgement(deviceKey: device.key)
+        let resumeAfter = max(claimed <= device.lastSeq ? claimed : 0, min(acknowledged, device.lastSeq))
         let connection = ClientConnection(
             address: DeviceAddress(userId: user.userId, deviceId: device.deviceId), deviceKey: device.key,
             sessionId: user.sessionId, session: loopBound)

@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "SecureChatKeys", targets: ["SecureChatKeys"]),
         .library(name: "SecureChatProtocol", targets: ["SecureChatProtocol"]),
         .library(name: "SecureChatAPI", targets: ["SecureChatAPI"]),
+        .library(name: "SecureChatClient", targets: ["SecureChatClient"]),
+        .executable(name: "securechat", targets: ["securechat"]),
         .executable(name: "securechat-vectors", targets: ["securechat-vectors"]),
         .executable(name: "securechat-server", targets: ["securechat-server"]),
     ],
@@ -102,6 +104,36 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What an app or bot embeds: keys, sessions and archive in an encrypted local store, the
+        // connection, and events. Everything it sends is encrypted on the device.
+        .target(
+            name: "SecureChatClient",
+            dependencies: [
+                "SecureChatProtocol",
+                "SecureChatKeys",
+                "SecureChatAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "securechat",
+            dependencies: [
+                "SecureChatClient",
+                "SecureChatAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "securechat-server",
             dependencies: [
@@ -183,6 +215,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SecureChatClientTests",
+            dependencies: [
+                "SecureChatClient",
+                "SecureChatAPI",
+                "SecureChatProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SecureChatAPI
+
+/// The server's REST API (docs/API.md §3) over HTTP, with its JSON conventions and error bodies.
+struct APIClient: Sendable {
+    let baseURL: URL
+    private let http: HTTPClient
+    static let timeout = TimeAmount.seconds(30)
+    /// Bounds every JSON answer read into memory (downloads stream instead).
+    static let maximumResponse = 16 << 20
+
+    init(baseURL: URL, http: HTTPClient = .shared) {
+        self.baseURL = baseURL
+        self.http = http
+    }
+
+    private struct Empty: Codable {}
+
+    func send<Response: Decodable>(
+        _ method: HTTPMethod, _ path: String, token: String? = nil, json: (any Encodable)? = nil,
+        as: Response.Type = Response.self
+    ) async throws(ClientError) -> Response {
+        let body = try await raw(method, path, token: token, json: json)
+        do {
+            return try APIJSON.makeDecoder().decode(Response.self, from: body)
+        } catch {
+            throw .unreachable("unexpected answer to \(method) \(path)")
+        }
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: (any Encodable)? = nil) async throws(ClientError) {
+        _ = try await raw(method, path, token: token, json: json)
+    }
+
+    private func raw(_ method: HTTPMethod, _ path: String, token: String?, json: (any Encodable)?) async throws(ClientError) -> Data {
+        var request = HTTPClientRequest(url: baseURL.absoluteString.trimmingTrailingSlash + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let json {
+            let data: Data
+            do {
+                data = try APIJSON.makeEncoder().encode(json)
+            } catch {
+                throw .cryptography("could not encode the request: \(error)")
+            }
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: data))
+        }
+        let status: Int
+        let body: ByteBuffer
+        do {
+            let response = try await http.execute(request, timeout: Self.timeout)
+            status = Int(response.status.code)
+            body = try await response.body.collect(upTo: Self.maximumResponse)
+        } catch {
+            throw .unreachable(Self.describe(error))
+        }
+        let data = Data(body.readableBytesView)
+        guard (200..<300).contains(status) else {
+            if let error = try? APIJSON.makeDecoder().decode(APIErrorBody.self, from: data) {
+                throw .server(status: status, code: error.error.code, message: error.error.message)
+            }
+            throw .server(status: status, code: nil, message: HTTPResponseStatus(statusCode: status).reasonPhrase)
+        }
+        return data
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+
+    /// A path segment with everything but unreserved characters percent-encoded.
+    static func segment(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? value
+    }
+}
+
+extension String {
+    var trimmingTrailingSlash: String { hasSuffix("/") ? String(dropLast()) : self }
+}

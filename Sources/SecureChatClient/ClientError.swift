@@ -1,0 +1,50 @@
+public import SecureChatAPI
+
+/// Why a client operation failed. Each case carries what a person needs to act on it, never a
+/// secret (no keys, no passphrases, no tokens).
+public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The server refused the request: its HTTP status, its error code and its message.
+    case server(status: Int, code: APIErrorCode?, message: String)
+    /// The server could not be reached, or the connection broke mid-request.
+    case unreachable(String)
+    /// The passphrase does not open this local store.
+    case wrongPassphrase
+    /// The local store is damaged or was written by an incompatible version.
+    case corruptLocalState(String)
+    /// A local store already exists where a new account was to be created.
+    case localStateExists(String)
+    /// There is no local store (no account on this device yet).
+    case noLocalState(String)
+    /// No user has that name.
+    case unknownUser(String)
+    /// The user has no devices to encrypt for.
+    case noDevices(String)
+    /// A contact's devices changed since they were last accepted: sending to them is held until the
+    /// change is accepted (``SecureChatClient/acceptIdentityChange(of:)``) or verified.
+    case identityChanged(userId: String)
+    /// Encryption or decryption failed; the message names the step.
+    case cryptography(String)
+    /// The operation did not complete in time.
+    case timedOut(String)
+    /// The client was closed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .server(let status, let code, let message):
+            "the server refused (\(status)\(code.map { " \($0.rawValue)" } ?? "")): \(message)"
+        case .unreachable(let detail): "the server cannot be reached: \(detail)"
+        case .wrongPassphrase: "wrong passphrase for the local store"
+        case .corruptLocalState(let detail): "the local store is damaged: \(detail)"
+        case .localStateExists(let path): "an account already exists in \(path)"
+        case .noLocalState(let path): "no account in \(path): register or log in first"
+        case .unknownUser(let name): "no user named \(name)"
+        case .noDevices(let name): "\(name) has no devices yet"
+        case .identityChanged(let userId):
+            "the devices of \(userId) changed: accept the change or verify the safety number before sending"
+        case .cryptography(let detail): "encryption failed: \(detail)"
+        case .timedOut(let what): "timed out: \(what)"
+        case .closed: "the client is closed"
+        }
+    }
+}

@@ -1,0 +1,84 @@
+public import Foundation
+public import SecureChatAPI
+
+/// The account this device belongs to and how to reach its server (sealed in the local store:
+/// the tokens are credentials).
+struct AccountRecord: Codable, Sendable {
+    var server: URL
+    var userId: String
+    var username: String
+    var deviceId: UInt32
+    var accessToken: String
+    var accessTokenExpiresAt: Date
+    var refreshToken: String
+    var refreshTokenExpiresAt: Date
+    /// Prekey ids are never reused (API.md §3.3): the next one to hand out.
+    var nextOneTimePreKeyId: UInt32
+    var nextSignedPreKeyId: UInt32
+    var currentSignedPreKeyId: UInt32
+
+    mutating func apply(_ tokens: TokenResponse) {
+        accessToken = tokens.accessToken
+        accessTokenExpiresAt = tokens.accessTokenExpiresAt
+        refreshToken = tokens.refreshToken
+        refreshTokenExpiresAt = tokens.refreshTokenExpiresAt
+    }
+}
+
+/// What this device knows about a user: the identity keys of their devices as first seen or last
+/// accepted (trust on first use), and whether the user verified them.
+public struct Contact: Codable, Sendable, Equatable {
+    public var userId: String
+    public var username: String
+    /// Device id → identity key, as accepted.
+    public var devices: [UInt32: Data]
+    /// Devices seen since, not yet accepted: while any is here, sending to this contact is held.
+    public var changedDevices: [UInt32: Data]?
+    public var verified: Bool
+
+    public var hasPendingChange: Bool { !(changedDevices ?? [:]).isEmpty }
+}
+
+/// Which conversation a message belongs to.
+public enum Conversation: Hashable, Sendable, Codable {
+    case direct(userId: String)
+    case room(code: String)
+
+    var archiveName: String {
+        switch self {
+        case .direct(let userId): "direct:\(userId)"
+        case .room(let code): "room:\(code)"
+        }
+    }
+}
+
+/// A message as the archive keeps it and as events report it.
+public struct ChatMessage: Codable, Sendable, Equatable {
+    public var conversation: Conversation
+    public var sender: DeviceAddress
+    public var envelope: Envelope
+    public var sentAt: Date
+    public var outgoing: Bool
+
+    public var id: String { envelope.id }
+}
+
+public enum ConnectionState: Sendable, Equatable {
+    case connecting
+    /// Connected and caught up with everything the server stored for this device.
+    case online
+    case offline(reason: String)
+}
+
+public enum ClientEvent: Sendable {
+    case connection(ConnectionState)
+    case message(ChatMessage)
+    /// The server stored a message this device sent (it has its client id).
+    case accepted(id: String)
+    /// A contact's devices changed: sending to them is held until the change is accepted.
+    case identityChanged(Contact)
+    /// A delivery that could not be decrypted; it is acknowledged, as it never will be.
+    case undecryptable(sender: DeviceAddress, reason: String)
+    /// The server ended this device's session (logout elsewhere, password change): log in again.
+    case sessionEnded
+}

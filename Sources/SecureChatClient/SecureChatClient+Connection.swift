@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import NIOWebSocket
+import SecureChatAPI
+import HummingbirdWSClient
+
+/// The connection's part of the client's state.
+struct ConnectionSlot {
+    var task: Task<Void, Never>?
+    var writer: WebSocketOutboundWriter?
+    /// Set by `welcome` on the current socket; cleared when it ends.
+    var welcomed = false
+    var caughtUp = false
+    /// Outbox rows written to the current socket, by client message id.
+    var inFlight: [String: Int64] = [:]
+    var flushWaiters: [CheckedContinuation<Result<Void, ClientError>, Never>] = []
+    var caughtUpWaiters: [CheckedContinuation<Void, Never>] = []
+}
+
+extension SecureChatClient {
+    /// Backoff after a failed or dropped connection: 0.5 s doubling to 30 s, with ±25 % jitter so
+    /// that clients dropped together do not come back together.
+    static func backoff(attempt: Int) -> Duration {
+        let base = min(30.0, 0.5 * pow(2.0, Double(min(attempt, 10))))
+        return .milliseconds(Int(base * Double.random(in: 0.75...1.25) * 1000))
+    }
+
+    /// Starts the connection; it reconnects by itself until ``close()`` or ``disconnect()``.
+    public func connect() {
+        guard !isClosed, connection.task == nil else { return }
+        connection.task = Task { await self.runConnection() }
+    }
+
+    /// Stops the connection (the local store stays open; ``connect()`` starts it again).
+    public func disconnect() async {
+        guard let task = connection.task else { return }
+        connection.task = nil
+        task.cancel()
+        if let writer = connection.writer { try? await writer.close(.normalClosure, reason: nil) }
+        await task.value
+    }
+
+    /// Waits until the connection is up and everything stored for this device was received.
+    public func waitUntilCaughtUp() async {
+        if connection.caughtUp { return }
+        await withCheckedContinuation { connection.caughtUpWaiters.append($0) }
+    }
+
+    /// Waits until the server has accepted everything queued so far (or `timeout` passes).
+    public func flush(timeout: Duration = .seconds(30)) async throws(ClientError) {
+        guard try !store.outbox().isEmpty else { return }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.failFlushWaiters(.timedOut("the server did not accept every queued message"))
+        }
+        defer { timer.cancel() }
+        let result = await withCheckedContinuation { connection.flushWaiters.append($0) }
+        try result.get()
+    }
+
+    func failFlushWaiters(_ error: ClientError = .closed) {
+        let waiters = connection.flushWaiters
+        connection.flushWaiters = []
+        for waiter in waiters { waiter.resume(returning: .failure(error)) }
+    }
+
+    private var socketURL: String {
+        var components = URLComponents(url: account.server, resolvingAgainstBaseURL: false)
+        components?.scheme = account.server.scheme == "https" ? "wss" : "ws"
+        components?.path = "/v1/ws"
+        return components?.string ?? ""
+    }
+
+    private func runConnection() async {
+        var attempt = 0
+        while !Task.isCancelled && !isClosed {
+            emit(.connection(.connecting))
+            var reason = "connection closed"
+            do {
+                try await refreshTokenIfNeeded()
+                let close = try await WebSocketClient.connect(
+                    url: socketURL,
+                    configuration: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30))),
+                    logger: logger
+                ) { inbound, outbound, _ in
+                    try await self.opened(outbound)
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        guard case .text(let text) = message else { continue }
+                        try await self.received(text)
+                    }
+                }
+                if let close { reason = "closed by the server (\(close.closeCode))\(close.reason.map { ": \($0)" } ?? "")" }
+            } catch ClientError.server(401, _, _) {
+                sessionEnded()
+                return
+            } catch let error as ClientError where error == .closed {
+                return
+            } catch let error as HelloRefused {
+                if error.sessionEnded {
+                    sessionEnded()
+                    return
+                }
+                reason = error.message
+            } catch {
+                reason = "\(error)"
+            }
+            let wasWelcomed = connection.welcomed
+            socketEnded()
+            guard !Task.isCancelled, !isClosed else { break }
+            emit(.connection(.offline(reason: reason)))
+            attempt = wasWelcomed ? 0 : attempt + 1
+            do {
+                try await Task.sleep(for: Self.backoff(attempt: attempt))
+            } catch {
+                break
+            }
+        }
+        socketEnded()
+        emit(.connection(.offline(reason: "disconnected")))
+    }
+
+    private func sessionEnded() {
+        socketEnded()
+        connection.task = nil
+        emit(.sessionEnded)
+    }
+
+    private func socketEnded() {
+        connection.writer = nil
+        connection.welcomed = false
+        connection.caughtUp = false
+        connection.inFlight = [:]
+    }
+
+    private func opened(_ writer: WebSocketOutboundWriter) async throws {
+        connection.writer = writer
+        let hello = ClientFrame.hello(.init(token: account.accessToken, deviceId: account.deviceId, resumeAfter: cursor))
+        try await write(hello)
+    }
+
+    func write(_ frame: ClientFrame) async throws {
+        guard let writer = connection.writer else { return }
+        let data = try APIJSON.makeEncoder().encode(frame)
+        try await writer.write(.text(String(decoding: data, as: UTF8.self)))
+    }
+
+    private struct HelloRefused: Error {
+        var message: String
+        var sessionEnded: Bool
+    }
+
+    private func received(_ text: String) async throws {
+        let frame: ServerFrame
+        do {
+            frame = try APIJSON.makeDecoder().decode(ServerFrame.self, from: Data(text.utf8))
+        } catch {
+            // A newer server may send frames this version does not know: skip them.
+            logger.debug("unknown frame from the server")
+            return
+        }
+        switch frame {
+        case .welcome(let welcome):
+            connection.welcomed = true
+            if welcome.lastSeq < cursor {
+                // The server's counter is behind ours (restored from a backup): follow it.
+                cursor = welcome.lastSeq
+                var changes = LocalStore.Changes()
+                changes.put(.cursor, "inbox", Self.cursorPayload(cursor))
+                try store.commit(changes)
+            }
+            try await maintainSignedPreKey()
+            try await sendOutbox()
+        case .caughtUp:
+            connection.caughtUp = true
+            emit(.connection(.online))
+            let waiters = connection.caughtUpWaiters
+            connection.caughtUpWaiters = []
+            for waiter in waiters { waiter.resume() }
+        case .message(let delivery):
+            try await receive(delivery)
+        case .roomEvent(let event):
+            try await acknowledge(event.seq)
+        case .accepted(let accepted):
+            try markAccepted(accepted.id)
+        case .ephemeral:
+            break
+        case .preKeysLow(let low):
+            try await replenishOneTimePreKeys(serverCount: low.count)
+        case .error(let error):
+            if !connection.welcomed {
+                let ended = error.code == .unauthorized || error.code == .unknownDevice
+                if error.code == .tokenExpired {
+                    // Refreshed before the next attempt.
+                    account.accessTokenExpiresAt = .distantPast
+                }
+                throw HelloRefused(message: error.message, sessionEnded: ended)
+            }
+            try failed(error)
+        }
+    }
+
+    /// Processed and committed: the server may forget it.
+    func acknowledge(_ seq: Int64) async throws {
+        if seq > cursor {
+            cursor = seq
+            var changes = LocalStore.Changes()
+            changes.put(.cursor, "inbox", Self.cursorPayload(seq))
+            try store.commit(changes)
+        }
+        try await write(.ack(.init(seq: seq)))
+    }
+
+    // MARK: The outbox
+
+    /// Writes every queued send not yet written on this socket, oldest first.
+    func sendOutbox() async throws {
+        guard connection.welcomed, let writer = connection.writer else { return }
+        for (row, frame) in try store.outbox() {
+            guard let send = try? APIJSON.makeDecoder().decode(ClientFrame.Send.self, from: frame),
+                  connection.inFlight[send.id] == nil
+            else { continue }
+            connection.inFlight[send.id] = row
+            let data = try APIJSON.makeEncoder().encode(ClientFrame.send(send))
+            try await writer.write(.text(String(decoding: data, as: UTF8.self)))
+        }
+    }
+
+    private func markAccepted(_ id: String) throws {
+        guard let row = connection.inFlight.removeValue(forKey: id) else { return }
+        var changes = LocalStore.Changes()
+        changes.removeFromOutbox(row)
+        try store.commit(changes)
+        emit(.accepted(id: id))
+        try resumeFlushWaitersIfEmpty()
+    }
+
+    private func failed(_ error: ServerFrame.ErrorFrame) throws {
+        guard let id = error.id, let row = connection.inFlight.removeValue(forKey: id) else {
+            logger.warning("the server refused a frame", metadata: ["code": "\(error.code.rawValue)", "message": "\(error.message)"])
+            return
+        }
+        switch error.code {
+        case .unavailable, .rateLimited:
+            // Worth sending again: it stays queued for the next connection.
+            logger.notice("a send will be retried", metadata: ["code": "\(error.code.rawValue)"])
+        default:
+            // Refused for good (an unknown device, too large): drop it and say so.
+            var changes = LocalStore.Changes()
+            changes.removeFromOutbox(row)
+            try store.commit(changes)
+            emit(.undecryptable(sender: address, reason: "the server refused message \(id): \(error.message)"))
+            try resumeFlushWaitersIfEmpty()
+        }
+    }
+
+    private func resumeFlushWaitersIfEmpty() throws {
+        guard !connection.flushWaiters.isEmpty, try store.outbox().isEmpty else { return }
+        let waiters = connection.flushWaiters
+        connection.flushWaiters = []
+        for waiter in waiters { waiter.resume(returning: .success(())) }
+    }
+
+    // MARK: Tokens
+
+    /// An access token with at least a minute left, refreshed (and the rotation stored) if needed.
+    func validToken() async throws(ClientError) -> String {
+        try await refreshTokenIfNeeded()
+        return account.accessToken
+    }
+
+    func refreshTokenIfNeeded() async throws(ClientError) {
+        guard account.accessTokenExpiresAt.timeIntervalSinceNow < 60 else { return }
+        let tokens: TokenResponse = try await api.send(.POST, "/v1/sessions/refresh", json: RefreshRequest(refreshToken: account.refreshToken))
+        account.apply(tokens)
+        var changes = LocalStore.Changes()
+        changes.put(.account, "account", try Self.encode(account))
+        try store.commit(changes)
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct SecureChatCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "securechat", abstract: "End-to-end encrypted chat.")
+}

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import SecureChatAPI
 
 /// The server's REST API (docs/API.md §3) over HTTP, with its JSON conventions and error bodies.
@@ -56,7 +57,7 @@ struct APIClient: Sendable {
             status = Int(response.status.code)
             body = try await response.body.collect(upTo: Self.maximumResponse)
         } catch {
-            throw .unreachable(Self.describe(error))
+            throw .unreachable(describe(error))
         }
         let data = Data(body.readableBytesView)
         guard (200..<300).contains(status) else {
@@ -68,9 +69,17 @@ struct APIClient: Sendable {
         return data
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError { return "\(error)" }
-        return String(describing: error)
+    /// A network failure in a few words (NIO's descriptions are written for developers).
+    func describe(_ error: any Error) -> String {
+        let place = "\(baseURL.host ?? "?")\(baseURL.port.map { ":\($0)" } ?? "")"
+        if let error = error as? IOError, error.errnoCode == ECONNREFUSED { return "connection refused by \(place)" }
+        if let error = error as? HTTPClientError {
+            if error == .deadlineExceeded || error == .connectTimeout { return "no answer from \(place) in time" }
+            if error == .remoteConnectionClosed { return "\(place) closed the connection" }
+        }
+        let text = String(describing: error)
+        if text.contains("Connection refused") { return "connection refused by \(place)" }
+        return "\(place): \(text)"
     }
 
     /// A path segment with everything but unreserved characters percent-encoded.

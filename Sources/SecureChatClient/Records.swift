@@ -67,7 +67,10 @@ public enum ConnectionState: Sendable, Equatable {
     case connecting
     /// Connected and caught up with everything the server stored for this device.
     case online
+    /// The connection dropped or could not be made; the client is trying again.
     case offline(reason: String)
+    /// Stopped on purpose (``SecureChatClient/disconnect()`` or ``SecureChatClient/close()``).
+    case disconnected
 }
 
 public enum ClientEvent: Sendable {

@@ -116,7 +116,7 @@ extension SecureChatClient {
             }
         }
         socketEnded()
-        emit(.connection(.offline(reason: "disconnected")))
+        emit(.connection(.disconnected))
     }
 
     private func sessionEnded() {

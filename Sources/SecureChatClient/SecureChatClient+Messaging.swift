@@ -1,5 +1,5 @@
 import Foundation
-import SecureChatAPI
+public import SecureChatAPI
 import SecureChatKeys
 import SecureChatProtocol
 
@@ -187,6 +187,10 @@ extension SecureChatClient {
             try await acknowledge(delivery.seq)
             return
         }
+        if contacts[delivery.sender.userId] == nil {
+            // A first contact: learn their name and devices (trusted as first seen).
+            _ = try? await currentDevices(of: delivery.sender.userId)
+        }
         var changes = LocalStore.Changes()
         let plaintext: [UInt8]
         do {
@@ -316,5 +320,26 @@ extension SecureChatClient {
         }
         keys.drainChanges(into: &changes)
         try store.commit(changes)
+    }
+}
+
+extension SecureChatClient {
+    // MARK: Account queries
+
+    /// This account's devices as the server lists them, each with its remaining one-time prekeys.
+    public func devices() async throws(ClientError) -> [DeviceResponse] {
+        let token = try await validToken()
+        let list: DeviceListResponse = try await api.send(.GET, "/v1/devices", token: token)
+        return list.devices
+    }
+
+    /// Every contact this device knows, by username.
+    public var knownContacts: [Contact] { contacts.values.sorted { $0.username < $1.username } }
+
+    /// The contact of a username, looking it up on the server if this device has not met them yet.
+    public func contact(named username: String) async throws(ClientError) -> Contact {
+        let contact = try await resolve(username: username)
+        if contacts[contact.userId] == nil { _ = try? await currentDevices(of: contact.userId) }
+        return contacts[contact.userId] ?? contact
     }
 }

@@ -178,6 +178,10 @@ public actor SecureChatClient {
     public var deviceId: UInt32 { account.deviceId }
     public var address: DeviceAddress { DeviceAddress(userId: account.userId, deviceId: account.deviceId) }
     public var identityKey: Data { Data(identity.publicKey.rawRepresentation) }
+    public var server: URL { account.server }
+
+    /// A user's name as this device knows it (their user id if it has never learnt it).
+    public func displayName(of userId: String) -> String { contacts[userId]?.username ?? userId }
 
     public func contact(_ userId: String) -> Contact? { contacts[userId] }
 

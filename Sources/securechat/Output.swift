@@ -1,0 +1,87 @@
+import Foundation
+import SecureChatAPI
+import SecureChatClient
+
+/// What the commands print: lines for people, one JSON object per line with --json.
+enum Output {
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func json(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        line(String(decoding: data, as: UTF8.self))
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 { APIJSON.milliseconds(date) }
+
+    static func date(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: date)
+    }
+
+    static func time(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm"
+        return formatter.string(from: date)
+    }
+
+    static func account(_ client: SecureChatClient, json: Bool, verb: String?) async {
+        let fingerprint = await client.identityKey.prefix(8).map { String(format: "%02x", $0) }.joined()
+        if json {
+            self.json([
+                "username": await client.username, "userId": await client.userId, "deviceId": await client.deviceId,
+                "server": await client.server.absoluteString, "identityKey": await client.identityKey.base64EncodedString(),
+            ])
+        } else {
+            if let verb { line("\(verb) as \(await client.username)") }
+            line("user \(await client.username) (\(await client.userId)), device \(await client.deviceId) on \(await client.server.absoluteString)")
+            line("identity key \(fingerprint)…")
+        }
+    }
+
+    /// A message as one line: "[12:03] alice: hello".
+    static func message(_ message: ChatMessage, client: SecureChatClient, json: Bool) async {
+        let sender = await client.displayName(of: message.sender.userId)
+        let content = describe(message.envelope.content)
+        if json {
+            var object: [String: Any] = [
+                "type": "message", "id": message.id, "from": sender, "fromUserId": message.sender.userId,
+                "fromDevice": message.sender.deviceId, "sentAt": milliseconds(message.sentAt), "outgoing": message.outgoing,
+                "kind": content.kind,
+            ]
+            if let text = content.text { object["text"] = text }
+            if let target = content.target { object["target"] = target }
+            self.json(object)
+        } else {
+            line("[\(time(message.sentAt))] \(sender): \(content.line)")
+        }
+    }
+
+    struct Described {
+        var kind: String
+        var text: String?
+        var target: String?
+        var line: String
+    }
+
+    static func describe(_ content: Content) -> Described {
+        switch content {
+        case .text(let text, let replyTo):
+            Described(kind: "text", text: text, target: replyTo, line: replyTo.map { "(reply to \($0.prefix(6))) \(text)" } ?? text)
+        case .edit(let target, let text):
+            Described(kind: "edit", text: text, target: target, line: "(edited \(target.prefix(6))) \(text)")
+        case .delete(let target):
+            Described(kind: "delete", text: nil, target: target, line: "(deleted \(target.prefix(6)))")
+        case .reaction(let target, let emoji, let remove):
+            Described(kind: "reaction", text: emoji, target: target, line: remove ? "(took back \(emoji) on \(target.prefix(6)))" : "(reacted \(emoji) to \(target.prefix(6)))")
+        case .attachment(let pointer, let caption):
+            Described(kind: "attachment", text: caption, target: pointer.attachmentId, line: "(file \(pointer.name), \(pointer.size) bytes) \(caption ?? "")")
+        case .receipt(let receipt, let ids):
+            Described(kind: "receipt", text: receipt.rawValue, target: ids.first, line: "(\(receipt.rawValue) \(ids.count))")
+        case .typing(let started):
+            Described(kind: "typing", text: started ? "started" : "stopped", target: nil, line: started ? "is typing…" : "stopped typing")
+        }
+    }
+}

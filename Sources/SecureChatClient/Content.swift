@@ -25,6 +25,9 @@ public enum Content: Sendable, Equatable {
     case attachment(AttachmentPointer, caption: String?)
     case receipt(Receipt, ids: [String])
     case typing(started: Bool)
+    /// The sender's room key (PROTOCOL.md §7.2), sent only over pairwise sessions. The SDK
+    /// handles it; applications never see it as a message.
+    case senderKey(room: String, distribution: Data)
 
     public enum Receipt: String, Codable, Sendable {
         case delivered, read
@@ -55,7 +58,7 @@ extension Envelope: Codable {
     static let version = 1
 
     private enum Keys: String, CodingKey {
-        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started
+        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution
     }
 
     public init(from decoder: any Decoder) throws {
@@ -85,6 +88,8 @@ extension Envelope: Codable {
             content = .receipt(try container.decode(Content.Receipt.self, forKey: .receipt), ids: try container.decode([String].self, forKey: .ids))
         case "typing":
             content = .typing(started: try container.decode(Bool.self, forKey: .started))
+        case "senderKey":
+            content = .senderKey(room: try container.decode(String.self, forKey: .room), distribution: try container.decode(Data.self, forKey: .distribution))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown content type \(other)")
         }
@@ -123,6 +128,10 @@ extension Envelope: Codable {
         case .typing(let started):
             try container.encode("typing", forKey: .type)
             try container.encode(started, forKey: .started)
+        case .senderKey(let room, let distribution):
+            try container.encode("senderKey", forKey: .type)
+            try container.encode(room, forKey: .room)
+            try container.encode(distribution, forKey: .distribution)
         }
     }
 }

@@ -16,6 +16,9 @@ final class LocalStore: Sendable {
         case session = 6
         case contact = 7
         case cursor = 8
+        case senderKeyState = 9
+        case senderKeyRecord = 10
+        case roomState = 11
     }
 
     static let fileName = "securechat-client.sqlite"

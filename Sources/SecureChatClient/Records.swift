@@ -84,4 +84,16 @@ public enum ClientEvent: Sendable {
     case undecryptable(sender: DeviceAddress, reason: String)
     /// The server ended this device's session (logout elsewhere, password change): log in again.
     case sessionEnded
+    /// A membership change in a room (join, leave, removal, ban, role change, deletion).
+    case roomEvent(ServerFrame.RoomEvent)
+}
+
+/// Where this device stands with its own sender key in one room.
+struct RoomKeyState: Codable, Sendable {
+    /// The chain `distributedTo` refers to; a new chain starts the set again.
+    var chainId: UInt32?
+    /// Devices ("userId.deviceId") that have this chain.
+    var distributedTo: Set<String> = []
+    /// Set when someone left or was removed: the next send starts a new chain first.
+    var rotateBeforeNextSend = false
 }

@@ -179,7 +179,7 @@ extension SecureChatClient {
         case .message(let delivery):
             try await receive(delivery)
         case .roomEvent(let event):
-            try await acknowledge(event.seq)
+            try await handle(event)
         case .accepted(let accepted):
             try markAccepted(accepted.id)
         case .ephemeral:

@@ -36,35 +36,45 @@ extension SecureChatClient {
         let copy = Envelope(id: id, conversation: userId, content: content)
         var changes = LocalStore.Changes()
         var ciphertexts: [RecipientCiphertext] = []
-        var updated: [DeviceAddress: Session] = [:]
-        for recipient in recipients {
-            guard var session = sessions[recipient] else { throw .cryptography("no session with \(recipient.userId).\(recipient.deviceId)") }
-            let plaintext = MessagePadding.pad(Array(try Self.encode(recipient.userId == userId ? envelope : copy)))
-            let message: SessionMessage
-            do {
-                message = try session.encrypt(plaintext)
-            } catch {
-                throw .cryptography("\(error)")
+        let forThem = MessagePadding.pad(Array(try Self.encode(envelope)))
+        let forMe = MessagePadding.pad(Array(try Self.encode(copy)))
+        let sessionsBefore = sessions
+        do {
+            for recipient in recipients {
+                ciphertexts.append(try encryptPairwise(recipient.userId == userId ? forThem : forMe, for: recipient, changes: &changes))
             }
-            updated[recipient] = session
-            changes.put(.session, Self.sessionName(recipient), Data(session.serialized.bytes))
-            ciphertexts.append(RecipientCiphertext(userId: recipient.userId, deviceId: recipient.deviceId, ciphertext: Data(message.serialized)))
+            let frame = ClientFrame.Send(id: id, recipients: ciphertexts)
+            let message = ChatMessage(conversation: .direct(userId: userId), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
+            changes.enqueue(try Self.encode(frame))
+            if Self.isArchived(content) { changes.archive(message.conversation.archiveName, try Self.encode(message)) }
+            // The advanced ratchets, the queued frame and the archive entry are one commit: a crash
+            // never leaves a ciphertext queued under keys the sessions have forgotten, or the reverse.
+            try store.commit(changes)
+        } catch {
+            sessions = sessionsBefore
+            throw error
         }
-        let frame = ClientFrame.Send(id: id, recipients: ciphertexts)
-        let message = ChatMessage(conversation: .direct(userId: userId), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
-        changes.enqueue(try Self.encode(frame))
-        changes.archive(message.conversation.archiveName, try Self.encode(message))
-        // The advanced ratchets, the queued frame and the archive entry are one commit: a crash
-        // never leaves a ciphertext queued under keys the sessions have forgotten, or the reverse.
-        try store.commit(changes)
-        sessions.merge(updated) { $1 }
         do {
             try await sendOutbox()
         } catch {
             // Stays queued; the next connection sends it.
             logger.debug("a queued send waits for the connection", metadata: ["error": "\(error)"])
         }
-        return message
+        return ChatMessage(conversation: .direct(userId: userId), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
+    }
+
+    /// Encrypts for one device with its session, which advances in memory and in `changes`.
+    func encryptPairwise(_ plaintext: [UInt8], for recipient: DeviceAddress, changes: inout LocalStore.Changes) throws(ClientError) -> RecipientCiphertext {
+        guard var session = sessions[recipient] else { throw .cryptography("no session with \(recipient.userId).\(recipient.deviceId)") }
+        let message: SessionMessage
+        do {
+            message = try session.encrypt(plaintext)
+        } catch {
+            throw .cryptography("\(error)")
+        }
+        sessions[recipient] = session
+        changes.put(.session, Self.sessionName(recipient), Data(session.serialized.bytes))
+        return RecipientCiphertext(userId: recipient.userId, deviceId: recipient.deviceId, ciphertext: Data(message.serialized))
     }
 
     /// A client message id: 16 random bytes in base64url (no padding), unique per device.
@@ -142,7 +152,7 @@ extension SecureChatClient {
 
     /// Starts sessions with the recipients that have none, from freshly claimed bundles whose
     /// identity keys must match the accepted ones.
-    private func ensureSessions(for recipients: [DeviceAddress]) async throws(ClientError) {
+    func ensureSessions(for recipients: [DeviceAddress]) async throws(ClientError) {
         let missing = Dictionary(grouping: recipients.filter { sessions[$0] == nil }, by: \.userId)
         for (userId, devices) in missing {
             let token = try await validToken()
@@ -181,12 +191,6 @@ extension SecureChatClient {
             try await acknowledge(delivery.seq)
             return
         }
-        guard delivery.room == nil else {
-            // Room messages come with sender keys (a later part of the SDK).
-            emit(.undecryptable(sender: delivery.sender, reason: "room messages are not supported by this client yet"))
-            try await acknowledge(delivery.seq)
-            return
-        }
         if contacts[delivery.sender.userId] == nil {
             // A first contact: learn their name and devices (trusted as first seen).
             _ = try? await currentDevices(of: delivery.sender.userId)
@@ -194,7 +198,11 @@ extension SecureChatClient {
         var changes = LocalStore.Changes()
         let plaintext: [UInt8]
         do {
-            plaintext = try decrypt(delivery, changes: &changes)
+            if let room = delivery.room {
+                plaintext = try decryptRoomMessage(delivery, room: room, changes: &changes)
+            } else {
+                plaintext = try decrypt(delivery, changes: &changes)
+            }
         } catch {
             emit(.undecryptable(sender: delivery.sender, reason: "\(error)"))
             try await acknowledge(delivery.seq)
@@ -208,9 +216,27 @@ extension SecureChatClient {
             try await acknowledge(delivery.seq)
             return
         }
-        let peer = delivery.sender.userId == account.userId ? (envelope.conversation ?? account.userId) : delivery.sender.userId
+        if case .senderKey(let room, let distribution) = envelope.content {
+            do {
+                guard delivery.room == nil else { throw ClientError.cryptography("a room key arrived in a room message") }
+                try processDistribution(distribution, room: room, from: delivery.sender, changes: &changes)
+            } catch {
+                emit(.undecryptable(sender: delivery.sender, reason: "a room key was refused: \(error)"))
+            }
+            changes.put(.cursor, "inbox", Self.cursorPayload(delivery.seq))
+            try store.commit(changes)
+            cursor = delivery.seq
+            try await write(.ack(.init(seq: delivery.seq)))
+            return
+        }
+        let conversation: Conversation
+        if let room = delivery.room {
+            conversation = .room(code: room)
+        } else {
+            conversation = .direct(userId: delivery.sender.userId == account.userId ? (envelope.conversation ?? account.userId) : delivery.sender.userId)
+        }
         let message = ChatMessage(
-            conversation: .direct(userId: peer), sender: delivery.sender, envelope: envelope, sentAt: delivery.sentAt,
+            conversation: conversation, sender: delivery.sender, envelope: envelope, sentAt: delivery.sentAt,
             outgoing: delivery.sender.userId == account.userId)
         if Self.isArchived(envelope.content) {
             changes.archive(message.conversation.archiveName, try Self.encode(message))
@@ -225,7 +251,7 @@ extension SecureChatClient {
     /// Typing indicators and receipts are shown, not kept.
     static func isArchived(_ content: Content) -> Bool {
         switch content {
-        case .typing, .receipt: false
+        case .typing, .receipt, .senderKey: false
         default: true
         }
     }

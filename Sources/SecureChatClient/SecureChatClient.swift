@@ -25,6 +25,13 @@ public actor SecureChatClient {
     /// The highest delivery seq processed and committed: a reconnect resumes after it.
     var cursor: Int64 = 0
     var connection = ConnectionSlot()
+    /// This device's sending key per room, and what it knows about handing it out.
+    var senderKeys: [String: SenderKeyState] = [:]
+    var roomKeyStates: [String: RoomKeyState] = [:]
+    /// The other members' keys per room.
+    var senderKeyStores: [String: SenderKeyStore] = [:]
+    var memberLists: [String: (members: [MemberResponse], fetchedAt: Date)] = [:]
+    var senderKeyRotation = SenderKeyRotationPolicy(maxMessages: 5000, maxAge: 7 * 86_400)
     var isClosed = false
     let logger: Logger
 
@@ -166,6 +173,7 @@ public actor SecureChatClient {
             let contact: Contact = try Self.decode(payload)
             contacts[contact.userId] = contact
         }
+        try loadRooms()
         if let data = try store.record(.cursor, "inbox"), data.count == 8 {
             cursor = data.reduce(0) { $0 << 8 | Int64($1) }
         }

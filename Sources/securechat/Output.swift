@@ -82,6 +82,8 @@ enum Output {
             Described(kind: "receipt", text: receipt.rawValue, target: ids.first, line: "(\(receipt.rawValue) \(ids.count))")
         case .typing(let started):
             Described(kind: "typing", text: started ? "started" : "stopped", target: nil, line: started ? "is typing…" : "stopped typing")
+        case .senderKey:
+            Described(kind: "senderKey", text: nil, target: nil, line: "(a room key)")
         }
     }
 }

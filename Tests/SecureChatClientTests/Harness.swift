@@ -103,8 +103,8 @@ actor EventLog {
         throw HarnessError.timedOut(what)
     }
 
-    func message() async throws -> ChatMessage {
-        try await next("a message") { if case .message(let message) = $0 { message } else { nil } }
+    func message(timeout: TimeInterval = 15) async throws -> ChatMessage {
+        try await next(timeout: timeout, "a message") { if case .message(let message) = $0 { message } else { nil } }
     }
 
     /// The texts of the next `count` messages, in arrival order.

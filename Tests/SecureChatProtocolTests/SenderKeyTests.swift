@@ -190,6 +190,28 @@ struct SenderKeyTests {
         }
     }
 
+    @Test("a store restored from its records decrypts as before and keeps the owner binding")
+    func storeFromRecords() throws {
+        var store = SenderKeyStore()
+        var alice = SenderKeyState(distributionId: Self.distributionId, createdAt: 0)
+        var mallory = SenderKeyState(distributionId: [UInt8](repeating: 0x11, count: 16), createdAt: 0)
+        try store.process(alice.distributionMessage, from: Self.alice)
+        try store.process(mallory.distributionMessage, from: Self.mallory)
+        let records = try store.members.map { member in try SenderKeyRecord(serialized: try #require(store.record(of: member)).serialized) }
+        var restored = try SenderKeyStore(records: records)
+        #expect(restored.members == [Self.alice, Self.mallory])
+        #expect(try restored.decrypt(try alice.encrypt([7]).serialized).sender == Self.alice)
+        #expect(try restored.decrypt(try mallory.encrypt([8]).serialized).sender == Self.mallory)
+        // Mallory still cannot take over Alice's distribution id.
+        let impostor = SenderKeyState(
+            distributionId: Self.distributionId, createdAt: 0, chainId: 5, chainKey: .random(count: 32), signingKey: .init())
+        #expect(throws: SenderKeyError.distributionIdTaken) { try restored.process(impostor.distributionMessage, from: Self.mallory) }
+        // Contradictory record sets are refused.
+        #expect(throws: SenderKeyError.distributionIdTaken) { try SenderKeyStore(records: [records[0], records[0]]) }
+        let second = SenderKeyRecord(distribution: SenderKeyState(distributionId: [UInt8](repeating: 0x22, count: 16), createdAt: 0).distributionMessage, owner: records[0].owner)
+        #expect(throws: SenderKeyError.wrongSender) { try SenderKeyStore(records: [records[0], second]) }
+    }
+
     @Test("an age limit of forever never overflows")
     func policyWithoutAgeLimit() {
         let state = SenderKeyState(distributionId: Self.distributionId, createdAt: 1000)

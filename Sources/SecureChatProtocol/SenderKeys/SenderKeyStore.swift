@@ -12,6 +12,17 @@ public struct SenderKeyStore: Sendable {
 
     public init() {}
 
+    /// Restores a store from its records (each stored with ``SenderKeyRecord/serialized``). Two
+    /// records with one owner or one distribution id cannot both be right: refused.
+    public init(records: [SenderKeyRecord]) throws(SenderKeyError) {
+        for record in records {
+            guard self.records[record.distributionId] == nil else { throw .distributionIdTaken }
+            guard distributionByOwner[record.owner] == nil else { throw .wrongSender }
+            self.records[record.distributionId] = record
+            distributionByOwner[record.owner] = record.distributionId
+        }
+    }
+
     /// Takes a distribution message that arrived over `sender`'s pairwise session.
     public mutating func process(_ distribution: SenderKeyDistributionMessage, from sender: ProtocolAddress) throws(SenderKeyError) {
         let id = distribution.distributionId

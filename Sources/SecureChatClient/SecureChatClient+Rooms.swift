@@ -1,0 +1,306 @@
+import Foundation
+public import SecureChatAPI
+import SecureChatKeys
+public import SecureChatProtocol
+
+/// Rooms: one sender-key ciphertext per message for every member (PROTOCOL.md §7), each
+/// member's key handed to the others over the pairwise sessions.
+extension SecureChatClient {
+    /// How long a fetched member list is used before the next send fetches it again. Devices a
+    /// member adds produce no event (API.md §3.4), so the list must not be kept for long.
+    static let memberListLifetime: TimeInterval = 30
+
+    // MARK: Managing rooms
+
+    public func createRoom(name: String, password: String? = nil, retentionSeconds: Int64? = nil) async throws(ClientError) -> RoomResponse {
+        let token = try await validToken()
+        return try await api.send(.POST, "/v1/rooms", token: token, json: CreateRoomRequest(name: name, password: password, retentionSeconds: retentionSeconds))
+    }
+
+    public func joinRoom(_ code: String, password: String? = nil) async throws(ClientError) -> RoomResponse {
+        let token = try await validToken()
+        let room: RoomResponse = try await api.send(.POST, "/v1/rooms/\(APIClient.segment(code))/join", token: token, json: JoinRoomRequest(password: password))
+        memberLists[code] = nil
+        return room
+    }
+
+    public func leaveRoom(_ code: String) async throws(ClientError) {
+        let token = try await validToken()
+        try await api.send(.POST, "/v1/rooms/\(APIClient.segment(code))/leave", token: token)
+        try forgetRoom(code)
+    }
+
+    public func rooms() async throws(ClientError) -> [RoomResponse] {
+        let token = try await validToken()
+        let list: RoomListResponse = try await api.send(.GET, "/v1/rooms", token: token)
+        return list.rooms
+    }
+
+    /// The room's members, fetched now.
+    public func members(of code: String) async throws(ClientError) -> [MemberResponse] {
+        let token = try await validToken()
+        let list: MemberListResponse = try await api.send(.GET, "/v1/rooms/\(APIClient.segment(code))/members", token: token)
+        memberLists[code] = (list.members, Date())
+        return list.members
+    }
+
+    public func removeMember(_ userId: String, from code: String) async throws(ClientError) {
+        let token = try await validToken()
+        try await api.send(.DELETE, "/v1/rooms/\(APIClient.segment(code))/members/\(APIClient.segment(userId))", token: token)
+        try markForRotation(code, without: userId)
+    }
+
+    public func ban(_ userId: String, from code: String) async throws(ClientError) {
+        let token = try await validToken()
+        try await api.send(.POST, "/v1/rooms/\(APIClient.segment(code))/bans", token: token, json: BanRequest(userId: userId))
+        try markForRotation(code, without: userId)
+    }
+
+    public func unban(_ userId: String, from code: String) async throws(ClientError) {
+        let token = try await validToken()
+        try await api.send(.DELETE, "/v1/rooms/\(APIClient.segment(code))/bans/\(APIClient.segment(userId))", token: token)
+    }
+
+    /// Sets the room's password, or removes it with `nil`.
+    public func setRoomPassword(_ code: String, password: String?) async throws(ClientError) {
+        let token = try await validToken()
+        try await api.send(.PUT, "/v1/rooms/\(APIClient.segment(code))/password", token: token, json: RoomPasswordRequest(password: password))
+    }
+
+    public func setRole(_ role: RoomRole, of userId: String, in code: String) async throws(ClientError) {
+        let token = try await validToken()
+        try await api.send(
+            .PUT, "/v1/rooms/\(APIClient.segment(code))/members/\(APIClient.segment(userId))/role", token: token, json: RoleChangeRequest(role: role))
+    }
+
+    /// Sets when this device starts a new sender key in its rooms (PROTOCOL.md §7.5): by
+    /// default after 5,000 messages or 7 days. Membership changes always start one.
+    public func setSenderKeyRotation(_ policy: SenderKeyRotationPolicy) {
+        senderKeyRotation = policy
+    }
+
+    // MARK: Sending
+
+    @discardableResult
+    public func send(_ text: String, toRoom code: String, replyTo: String? = nil) async throws(ClientError) -> ChatMessage {
+        try await send(.text(text, replyTo: replyTo), toRoom: code)
+    }
+
+    /// Encrypts `content` once with this device's sender key for the room, after handing that key
+    /// to every member device that does not have it yet.
+    @discardableResult
+    public func send(_ content: Content, toRoom code: String) async throws(ClientError) -> ChatMessage {
+        guard !isClosed else { throw .closed }
+        let members: [MemberResponse]
+        if let cached = memberLists[code], -cached.fetchedAt.timeIntervalSinceNow < Self.memberListLifetime {
+            members = cached.members
+        } else {
+            members = try await self.members(of: code)
+        }
+        var recipients: [DeviceAddress] = []
+        for member in members {
+            let known = contacts[member.userId]
+            if known == nil || known?.hasPendingChange == true || Set(known?.devices.keys.map { $0 } ?? []) != Set(member.deviceIds) {
+                _ = try await currentDevices(of: member.userId)
+            }
+            for deviceId in member.deviceIds where contacts[member.userId]?.devices[deviceId] != nil {
+                let device = DeviceAddress(userId: member.userId, deviceId: deviceId)
+                if device != address { recipients.append(device) }
+            }
+        }
+        let now = UInt64(Date().timeIntervalSince1970)
+        var keyState = roomKeyStates[code] ?? RoomKeyState()
+        var senderKey = senderKeys[code] ?? SenderKeyState(distributionId: Self.randomBytes(16), createdAt: now)
+        if keyState.rotateBeforeNextSend || senderKey.needsRotation(policy: senderKeyRotation, now: now) {
+            senderKey = senderKey.rotated(now: now)
+            keyState.rotateBeforeNextSend = false
+        }
+        if keyState.chainId != senderKey.chainId {
+            keyState.chainId = senderKey.chainId
+            keyState.distributedTo = []
+        }
+        let needing = recipients.filter { !keyState.distributedTo.contains(Self.sessionName($0)) }
+        try await ensureSessions(for: needing)
+
+        // From here on nothing is awaited until the commit: the states read above stay current.
+        let sessionsBefore = sessions
+        let message: ChatMessage
+        do {
+            message = try commitRoomSend(content, to: code, senderKey: senderKey, keyState: keyState, distributingTo: needing)
+        } catch {
+            sessions = sessionsBefore
+            throw error
+        }
+        do {
+            try await sendOutbox()
+        } catch {
+            // Stays queued; the next connection sends it.
+            logger.debug("a queued room send waits for the connection", metadata: ["error": "\(error)"])
+        }
+        return message
+    }
+
+    /// Encrypts the distributions and the message, and commits them with the advanced states.
+    private func commitRoomSend(
+        _ content: Content, to code: String, senderKey: SenderKeyState, keyState: RoomKeyState, distributingTo needing: [DeviceAddress]
+    ) throws(ClientError) -> ChatMessage {
+        var senderKey = senderKey
+        var keyState = keyState
+        var changes = LocalStore.Changes()
+        if !needing.isEmpty {
+            let distribution = Data(senderKey.distributionMessage.serialized.bytes)
+            let envelope = Envelope(id: Self.newMessageId(), content: .senderKey(room: code, distribution: distribution))
+            let plaintext = MessagePadding.pad(Array(try Self.encode(envelope)))
+            for batch in stride(from: 0, to: needing.count, by: APILimits.recipientsPerSend) {
+                var ciphertexts: [RecipientCiphertext] = []
+                for device in needing[batch..<min(batch + APILimits.recipientsPerSend, needing.count)] {
+                    ciphertexts.append(try encryptPairwise(plaintext, for: device, changes: &changes))
+                    keyState.distributedTo.insert(Self.sessionName(device))
+                }
+                changes.enqueue(try Self.encode(ClientFrame.Send(id: Self.newMessageId(), recipients: ciphertexts)))
+            }
+        }
+        let id = Self.newMessageId()
+        let envelope = Envelope(id: id, content: content)
+        let ciphertext: SenderKeyMessage
+        do {
+            ciphertext = try senderKey.encrypt(MessagePadding.pad(Array(try Self.encode(envelope))))
+        } catch {
+            throw .cryptography("\(error)")
+        }
+        changes.put(.senderKeyState, code, Data(senderKey.serialized.bytes))
+        changes.put(.roomState, code, try Self.encode(keyState))
+        changes.enqueue(try Self.encode(ClientFrame.Send(id: id, room: code, ciphertext: Data(ciphertext.serialized))))
+        let message = ChatMessage(conversation: .room(code: code), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
+        if Self.isArchived(content) { changes.archive(message.conversation.archiveName, try Self.encode(message)) }
+        try store.commit(changes)
+        senderKeys[code] = senderKey
+        roomKeyStates[code] = keyState
+        return message
+    }
+
+    static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    // MARK: Receiving
+
+    /// A room message: verified and decrypted with the sender's key for the room.
+    func decryptRoomMessage(_ delivery: ServerFrame.Delivery, room: String, changes: inout LocalStore.Changes) throws -> [UInt8] {
+        var keys = senderKeyStores[room] ?? SenderKeyStore()
+        let (plaintext, owner) = try keys.decrypt([UInt8](delivery.ciphertext))
+        // The server names the sender; the key names who it belongs to. They must agree.
+        guard owner == ProtocolAddress(name: delivery.sender.userId, deviceId: delivery.sender.deviceId) else {
+            throw ClientError.cryptography("a room message signed by \(owner) arrived as from \(delivery.sender.userId).\(delivery.sender.deviceId)")
+        }
+        senderKeyStores[room] = keys
+        if let record = keys.record(of: owner) {
+            changes.put(.senderKeyRecord, Self.senderKeyRecordName(room: room, owner: owner), Data(record.serialized.bytes))
+        }
+        return plaintext
+    }
+
+    /// A member's key for a room, received over their pairwise session.
+    func processDistribution(_ distribution: Data, room: String, from sender: DeviceAddress, changes: inout LocalStore.Changes) throws {
+        let message = try SenderKeyDistributionMessage(serialized: [UInt8](distribution))
+        let owner = ProtocolAddress(name: sender.userId, deviceId: sender.deviceId)
+        var keys = senderKeyStores[room] ?? SenderKeyStore()
+        try keys.process(message, from: owner)
+        senderKeyStores[room] = keys
+        if let record = keys.record(of: owner) {
+            changes.put(.senderKeyRecord, Self.senderKeyRecordName(room: room, owner: owner), Data(record.serialized.bytes))
+        }
+    }
+
+    /// A membership change: who left or was removed loses their keys here, and this device's next
+    /// message to the room starts a new sender key, so they cannot read anything sent afterwards.
+    func handle(_ event: ServerFrame.RoomEvent) async throws {
+        var changes = LocalStore.Changes()
+        memberLists[event.room] = nil
+        switch event.change {
+        case .left, .kicked, .banned:
+            if event.userId == account.userId {
+                forgetRoomChanges(event.room, into: &changes)
+            } else {
+                markForRotationChanges(event.room, without: event.userId, into: &changes)
+            }
+        case .deleted:
+            forgetRoomChanges(event.room, into: &changes)
+        case .joined, .roleChanged:
+            break
+        }
+        if event.seq > cursor {
+            changes.put(.cursor, "inbox", Self.cursorPayload(event.seq))
+        }
+        try store.commit(changes)
+        cursor = max(cursor, event.seq)
+        try await write(.ack(.init(seq: event.seq)))
+        emit(.roomEvent(event))
+    }
+
+    private func markForRotation(_ code: String, without userId: String) throws(ClientError) {
+        var changes = LocalStore.Changes()
+        markForRotationChanges(code, without: userId, into: &changes)
+        try store.commit(changes)
+    }
+
+    private func markForRotationChanges(_ code: String, without userId: String, into changes: inout LocalStore.Changes) {
+        if var keys = senderKeyStores[code] {
+            for member in keys.members where member.name == userId {
+                keys.remove(member)
+                changes.delete(.senderKeyRecord, Self.senderKeyRecordName(room: code, owner: member))
+            }
+            senderKeyStores[code] = keys
+        }
+        var state = roomKeyStates[code] ?? RoomKeyState()
+        state.rotateBeforeNextSend = true
+        roomKeyStates[code] = state
+        if let encoded = try? Self.encode(state) { changes.put(.roomState, code, encoded) }
+        memberLists[code] = nil
+    }
+
+    private func forgetRoom(_ code: String) throws(ClientError) {
+        var changes = LocalStore.Changes()
+        forgetRoomChanges(code, into: &changes)
+        try store.commit(changes)
+    }
+
+    private func forgetRoomChanges(_ code: String, into changes: inout LocalStore.Changes) {
+        for member in senderKeyStores[code]?.members ?? [] {
+            changes.delete(.senderKeyRecord, Self.senderKeyRecordName(room: code, owner: member))
+        }
+        senderKeyStores[code] = nil
+        senderKeys[code] = nil
+        roomKeyStates[code] = nil
+        memberLists[code] = nil
+        changes.delete(.senderKeyState, code)
+        changes.delete(.roomState, code)
+    }
+
+    static func senderKeyRecordName(room: String, owner: ProtocolAddress) -> String {
+        "\(room)/\(owner.name).\(owner.deviceId)"
+    }
+
+    /// Loads the room key material kept in the store.
+    func loadRooms() throws(ClientError) {
+        for (code, payload) in try store.records(.senderKeyState) {
+            guard let state = try? SenderKeyState(serialized: SecretBytes(payload)) else { throw .corruptLocalState("sender key of \(code)") }
+            senderKeys[code] = state
+        }
+        for (code, payload) in try store.records(.roomState) {
+            roomKeyStates[code] = try Self.decode(payload)
+        }
+        var byRoom: [String: [SenderKeyRecord]] = [:]
+        for (name, payload) in try store.records(.senderKeyRecord) {
+            guard let slash = name.firstIndex(of: "/"), let record = try? SenderKeyRecord(serialized: SecretBytes(payload)) else {
+                throw .corruptLocalState("sender key record \(name)")
+            }
+            byRoom[String(name[..<slash]), default: []].append(record)
+        }
+        for (room, records) in byRoom {
+            guard let keys = try? SenderKeyStore(records: records) else { throw .corruptLocalState("sender keys of \(room)") }
+            senderKeyStores[room] = keys
+        }
+    }
+}

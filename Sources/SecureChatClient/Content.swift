@@ -28,6 +28,9 @@ public enum Content: Sendable, Equatable {
     /// The sender's room key (PROTOCOL.md §7.2), sent only over pairwise sessions. The SDK
     /// handles it; applications never see it as a message.
     case senderKey(room: String, distribution: Data)
+    /// A room message from an admin's device: these users may read the room. Signed, like every
+    /// room message, with the admin device's sender key.
+    case admission(userIds: [String])
 
     public enum Receipt: String, Codable, Sendable {
         case delivered, read
@@ -58,7 +61,7 @@ extension Envelope: Codable {
     static let version = 1
 
     private enum Keys: String, CodingKey {
-        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution
+        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution, userIds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +93,8 @@ extension Envelope: Codable {
             content = .typing(started: try container.decode(Bool.self, forKey: .started))
         case "senderKey":
             content = .senderKey(room: try container.decode(String.self, forKey: .room), distribution: try container.decode(Data.self, forKey: .distribution))
+        case "admission":
+            content = .admission(userIds: try container.decode([String].self, forKey: .userIds))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown content type \(other)")
         }
@@ -128,6 +133,9 @@ extension Envelope: Codable {
         case .typing(let started):
             try container.encode("typing", forKey: .type)
             try container.encode(started, forKey: .started)
+        case .admission(let userIds):
+            try container.encode("admission", forKey: .type)
+            try container.encode(userIds, forKey: .userIds)
         case .senderKey(let room, let distribution):
             try container.encode("senderKey", forKey: .type)
             try container.encode(room, forKey: .room)

@@ -86,6 +86,12 @@ public enum ClientEvent: Sendable {
     case sessionEnded
     /// A membership change in a room (join, leave, removal, ban, role change, deletion).
     case roomEvent(ServerFrame.RoomEvent)
+    /// The server lists a room member whom no admin's device admitted: this device gives them no
+    /// keys (they cannot read what it sends) until an admin admits them, or the user trusts
+    /// them here with ``SecureChatClient/trustMember(_:in:)``.
+    case unconfirmedMember(room: String, userId: String)
+    /// A member was admitted (by an admin's signed message, or by this device's user).
+    case memberAdmitted(room: String, userId: String, by: String)
 }
 
 /// Where this device stands with its own sender key in one room.
@@ -96,4 +102,12 @@ struct RoomKeyState: Codable, Sendable {
     var distributedTo: Set<String> = []
     /// Set when someone left or was removed: the next send starts a new chain first.
     var rotateBeforeNextSend = false
+    /// The members this device trusts to read the room (user ids): the members listed when it
+    /// joined (or itself, when it created the room), then those an admin's device admitted with a
+    /// signed message. Nil until first set. Others get none of this device's keys.
+    var admitted: Set<String>?
+    /// Members the server lists who are not admitted yet, already reported to the application.
+    var unconfirmed: Set<String> = []
+    /// On an admin's device: admit everyone who joins, as soon as the join is seen.
+    var autoAdmit = false
 }

@@ -229,6 +229,14 @@ extension SecureChatClient {
             try await write(.ack(.init(seq: delivery.seq)))
             return
         }
+        if case .admission(let userIds) = envelope.content {
+            do {
+                guard let room = delivery.room else { throw ClientError.cryptography("an admission arrived outside a room") }
+                try await processAdmission(userIds, room: room, from: delivery.sender, changes: &changes)
+            } catch {
+                emit(.undecryptable(sender: delivery.sender, reason: "\(error)"))
+            }
+        }
         let conversation: Conversation
         if let room = delivery.room {
             conversation = .room(code: room)
@@ -245,13 +253,14 @@ extension SecureChatClient {
         try store.commit(changes)
         cursor = delivery.seq
         try await write(.ack(.init(seq: delivery.seq)))
+        if case .admission = envelope.content { return }
         emit(.message(message))
     }
 
     /// Typing indicators and receipts are shown, not kept.
     static func isArchived(_ content: Content) -> Bool {
         switch content {
-        case .typing, .receipt, .senderKey: false
+        case .typing, .receipt, .senderKey, .admission: false
         default: true
         }
     }

@@ -12,16 +12,72 @@ extension SecureChatClient {
 
     // MARK: Managing rooms
 
-    public func createRoom(name: String, password: String? = nil, retentionSeconds: Int64? = nil) async throws(ClientError) -> RoomResponse {
+    /// Creates a room; this device's user is its owner and, for now, its only admitted member.
+    /// With `autoAdmit`, this device admits everyone who joins (through the room's code and
+    /// password) as soon as it sees the join; otherwise each join waits for ``admit(_:to:)``.
+    public func createRoom(
+        name: String, password: String? = nil, retentionSeconds: Int64? = nil, autoAdmit: Bool = false
+    ) async throws(ClientError) -> RoomResponse {
         let token = try await validToken()
-        return try await api.send(.POST, "/v1/rooms", token: token, json: CreateRoomRequest(name: name, password: password, retentionSeconds: retentionSeconds))
+        let room: RoomResponse = try await api.send(
+            .POST, "/v1/rooms", token: token, json: CreateRoomRequest(name: name, password: password, retentionSeconds: retentionSeconds))
+        try updateRoomState(room.code) { state in
+            state.admitted = [account.userId]
+            state.autoAdmit = autoAdmit
+        }
+        return room
     }
 
+    /// Joins a room. The members listed at this moment are trusted as they are (as a first
+    /// contact is); later joiners need an admin's admission.
     public func joinRoom(_ code: String, password: String? = nil) async throws(ClientError) -> RoomResponse {
         let token = try await validToken()
         let room: RoomResponse = try await api.send(.POST, "/v1/rooms/\(APIClient.segment(code))/join", token: token, json: JoinRoomRequest(password: password))
-        memberLists[code] = nil
+        let members = try await self.members(of: code)
+        try updateRoomState(code) { state in state.admitted = Set(members.map(\.userId)) }
         return room
+    }
+
+    /// Admits a member who joined (this device's user must be the room's owner or an admin): a
+    /// signed room message tells every member's device to trust them.
+    public func admit(_ userId: String, to code: String) async throws(ClientError) {
+        let members = try await self.members(of: code)
+        guard let me = members.first(where: { $0.userId == account.userId }), me.role >= .admin else { throw .notAdmin(room: code) }
+        guard members.contains(where: { $0.userId == userId }) else { throw .unknownUser(userId) }
+        try updateRoomState(code) { state in
+            state.admitted = (state.admitted ?? Set(members.map(\.userId)).subtracting([userId])).union([userId])
+            state.unconfirmed.remove(userId)
+        }
+        try await send(.admission(userIds: [userId]), toRoom: code)
+        emit(.memberAdmitted(room: code, userId: userId, by: account.userId))
+    }
+
+    /// Trusts a member on this device only (no admin admitted them): this device's keys go to them.
+    public func trustMember(_ userId: String, in code: String) throws(ClientError) {
+        try updateRoomState(code) { state in
+            state.admitted = (state.admitted ?? []).union([userId])
+            state.unconfirmed.remove(userId)
+        }
+        emit(.memberAdmitted(room: code, userId: userId, by: account.userId))
+    }
+
+    /// Members the server lists whom nobody admitted yet (as of this device's last send or event).
+    public func unconfirmedMembers(of code: String) -> [String] {
+        (roomKeyStates[code]?.unconfirmed ?? []).sorted()
+    }
+
+    /// Turns admitting every joiner automatically on or off for this device (an admin's).
+    public func setAutoAdmit(_ on: Bool, in code: String) throws(ClientError) {
+        try updateRoomState(code) { $0.autoAdmit = on }
+    }
+
+    private func updateRoomState(_ code: String, _ change: (inout RoomKeyState) -> Void) throws(ClientError) {
+        var state = roomKeyStates[code] ?? RoomKeyState()
+        change(&state)
+        var changes = LocalStore.Changes()
+        changes.put(.roomState, code, try Self.encode(state))
+        try store.commit(changes)
+        roomKeyStates[code] = state
     }
 
     public func leaveRoom(_ code: String) async throws(ClientError) {
@@ -97,8 +153,18 @@ extension SecureChatClient {
         } else {
             members = try await self.members(of: code)
         }
+        var keyState = roomKeyStates[code] ?? RoomKeyState()
+        // A room joined before rosters were kept: its current members, as when joining.
+        let admitted = keyState.admitted ?? Set(members.map(\.userId))
+        keyState.admitted = admitted
         var recipients: [DeviceAddress] = []
-        for member in members {
+        let listed = Set(members.map(\.userId))
+        keyState.unconfirmed.formIntersection(listed)
+        for member in members where !admitted.contains(member.userId) && !keyState.unconfirmed.contains(member.userId) {
+            keyState.unconfirmed.insert(member.userId)
+            emit(.unconfirmedMember(room: code, userId: member.userId))
+        }
+        for member in members where admitted.contains(member.userId) {
             let known = contacts[member.userId]
             if known == nil || known?.hasPendingChange == true || Set(known?.devices.keys.map { $0 } ?? []) != Set(member.deviceIds) {
                 _ = try await currentDevices(of: member.userId)
@@ -109,7 +175,7 @@ extension SecureChatClient {
             }
         }
         let now = UInt64(Date().timeIntervalSince1970)
-        var keyState = roomKeyStates[code] ?? RoomKeyState()
+        keyState.unconfirmed = keyState.unconfirmed.union(roomKeyStates[code]?.unconfirmed ?? []).intersection(listed).subtracting(admitted)
         var senderKey = senderKeys[code] ?? SenderKeyState(distributionId: Self.randomBytes(16), createdAt: now)
         if keyState.rotateBeforeNextSend || senderKey.needsRotation(policy: senderKeyRotation, now: now) {
             senderKey = senderKey.rotated(now: now)
@@ -227,6 +293,14 @@ extension SecureChatClient {
             }
         case .deleted:
             forgetRoomChanges(event.room, into: &changes)
+        case .joined where event.userId != account.userId:
+            var state = roomKeyStates[event.room] ?? RoomKeyState()
+            if state.admitted?.contains(event.userId) != true {
+                state.unconfirmed.insert(event.userId)
+                roomKeyStates[event.room] = state
+                changes.put(.roomState, event.room, try Self.encode(state))
+                joinsToReport.append(event)
+            }
         case .joined, .roleChanged:
             break
         }
@@ -237,6 +311,44 @@ extension SecureChatClient {
         cursor = max(cursor, event.seq)
         try await write(.ack(.init(seq: event.seq)))
         emit(.roomEvent(event))
+        for join in joinsToReport where join.seq == event.seq {
+            await reportJoin(join)
+        }
+        joinsToReport.removeAll { $0.seq == event.seq }
+    }
+
+    /// A join nobody admitted yet: an admin's device set to admit automatically does so now;
+    /// otherwise the application hears of it.
+    private func reportJoin(_ event: ServerFrame.RoomEvent) async {
+        guard roomKeyStates[event.room]?.autoAdmit == true else {
+            emit(.unconfirmedMember(room: event.room, userId: event.userId))
+            return
+        }
+        do {
+            try await admit(event.userId, to: event.room)
+        } catch {
+            logger.warning("admitting a member automatically failed", metadata: ["room": "\(event.room)", "error": "\(error)"])
+            emit(.unconfirmedMember(room: event.room, userId: event.userId))
+        }
+    }
+
+    /// An admission in a room message: followed only when its sender is an admitted member whom
+    /// the server lists as owner or admin.
+    func processAdmission(_ userIds: [String], room: String, from sender: DeviceAddress, changes: inout LocalStore.Changes) async throws {
+        guard var state = roomKeyStates[room], let admitted = state.admitted, admitted.contains(sender.userId) else {
+            throw ClientError.cryptography("an admission from a member this device does not trust was ignored")
+        }
+        let members = try await self.members(of: room)
+        guard let role = members.first(where: { $0.userId == sender.userId })?.role, role >= .admin else {
+            throw ClientError.cryptography("an admission from a member who is not an admin was ignored")
+        }
+        let listed = Set(members.map(\.userId))
+        let newcomers = Set(userIds).intersection(listed).subtracting(admitted)
+        state.admitted = admitted.union(newcomers)
+        state.unconfirmed.subtract(newcomers)
+        roomKeyStates[room] = state
+        changes.put(.roomState, room, try Self.encode(state))
+        for userId in newcomers.sorted() { emit(.memberAdmitted(room: room, userId: userId, by: sender.userId)) }
     }
 
     private func markForRotation(_ code: String, without userId: String) throws(ClientError) {
@@ -255,6 +367,8 @@ extension SecureChatClient {
         }
         var state = roomKeyStates[code] ?? RoomKeyState()
         state.rotateBeforeNextSend = true
+        state.admitted?.remove(userId)
+        state.unconfirmed.remove(userId)
         roomKeyStates[code] = state
         if let encoded = try? Self.encode(state) { changes.put(.roomState, code, encoded) }
         memberLists[code] = nil

@@ -31,6 +31,8 @@ public actor SecureChatClient {
     /// The other members' keys per room.
     var senderKeyStores: [String: SenderKeyStore] = [:]
     var memberLists: [String: (members: [MemberResponse], fetchedAt: Date)] = [:]
+    /// Joins seen in room events, reported (or admitted) once the event is committed.
+    var joinsToReport: [ServerFrame.RoomEvent] = []
     var senderKeyRotation = SenderKeyRotationPolicy(maxMessages: 5000, maxAge: 7 * 86_400)
     var isClosed = false
     let logger: Logger

@@ -84,6 +84,8 @@ enum Output {
             Described(kind: "typing", text: started ? "started" : "stopped", target: nil, line: started ? "is typing…" : "stopped typing")
         case .senderKey:
             Described(kind: "senderKey", text: nil, target: nil, line: "(a room key)")
+        case .admission(let userIds):
+            Described(kind: "admission", text: userIds.joined(separator: ","), target: nil, line: "(admitted \(userIds.count) member(s))")
         }
     }
 }

@@ -173,6 +173,13 @@ let package = Package(
             path: "Benchmarks/LoadGenerator",
             swiftSettings: strictSettings
         ),
+        // Sends or receives one file through the SDK and reports its peak memory (attachment test).
+        .executableTarget(
+            name: "AttachmentProbe",
+            dependencies: ["SecureChatClient"],
+            path: "Tests/AttachmentProbe",
+            swiftSettings: strictSettings
+        ),
         // Seeded randomness, hex and the vectors folder, shared by the test targets.
         .target(name: "SecureChatTestSupport", path: "Tests/SecureChatTestSupport", swiftSettings: strictSettings),
         // Decoder fuzzing: libFuzzer with scripts/fuzz, corpus replay in a normal build.

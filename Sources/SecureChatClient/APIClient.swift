@@ -8,7 +8,7 @@ import SecureChatAPI
 /// The server's REST API (docs/API.md §3) over HTTP, with its JSON conventions and error bodies.
 struct APIClient: Sendable {
     let baseURL: URL
-    private let http: HTTPClient
+    let http: HTTPClient
     static let timeout = TimeAmount.seconds(30)
     /// Bounds every JSON answer read into memory (downloads stream instead).
     static let maximumResponse = 16 << 20
@@ -50,23 +50,41 @@ struct APIClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: data))
         }
+        return try await execute(request)
+    }
+
+    /// Sends a prepared request; a 2xx answer's body is returned, anything else thrown as the
+    /// server's error.
+    func execute(_ request: HTTPClientRequest, timeout: TimeAmount = Self.timeout) async throws(ClientError) -> Data {
         let status: Int
         let body: ByteBuffer
         do {
-            let response = try await http.execute(request, timeout: Self.timeout)
+            let response = try await http.execute(request, timeout: timeout)
             status = Int(response.status.code)
             body = try await response.body.collect(upTo: Self.maximumResponse)
         } catch {
             throw .unreachable(describe(error))
         }
         let data = Data(body.readableBytesView)
-        guard (200..<300).contains(status) else {
-            if let error = try? APIJSON.makeDecoder().decode(APIErrorBody.self, from: data) {
-                throw .server(status: status, code: error.error.code, message: error.error.message)
-            }
-            throw .server(status: status, code: nil, message: HTTPResponseStatus(statusCode: status).reasonPhrase)
-        }
+        guard (200..<300).contains(status) else { throw Self.failure(status: status, body: data) }
         return data
+    }
+
+    func execute<Response: Decodable>(_ request: HTTPClientRequest, path: String) async throws(ClientError) -> Response {
+        let body = try await execute(request, timeout: .hours(1))
+        do {
+            return try APIJSON.makeDecoder().decode(Response.self, from: body)
+        } catch {
+            throw .unreachable("unexpected answer to \(path)")
+        }
+    }
+
+    /// The error an answer with a non-2xx status stands for.
+    static func failure(status: Int, body: Data) -> ClientError {
+        if let error = try? APIJSON.makeDecoder().decode(APIErrorBody.self, from: body) {
+            return .server(status: status, code: error.error.code, message: error.error.message)
+        }
+        return .server(status: status, code: nil, message: HTTPResponseStatus(statusCode: status).reasonPhrase)
     }
 
     /// A network failure in a few words (NIO's descriptions are written for developers).

@@ -26,6 +26,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case cryptography(String)
     /// The operation did not complete in time.
     case timedOut(String)
+    /// A local file could not be read or written.
+    case file(String)
     /// Only a room's owner or admins may do that.
     case notAdmin(room: String)
     /// The client was closed.
@@ -46,6 +48,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
             "the devices of \(userId) changed: accept the change or verify the safety number before sending"
         case .cryptography(let detail): "encryption failed: \(detail)"
         case .timedOut(let what): "timed out: \(what)"
+        case .file(let detail): detail
         case .notAdmin(let room): "only the owner or an admin of room \(room) may do that"
         case .closed: "the client is closed"
         }

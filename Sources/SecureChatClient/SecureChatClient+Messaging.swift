@@ -378,3 +378,18 @@ extension SecureChatClient {
         return contacts[contact.userId] ?? contact
     }
 }
+
+extension SecureChatClient {
+    // MARK: Profile
+
+    public func profile() async throws(ClientError) -> Profile {
+        try await api.send(.GET, "/v1/profile", token: try await validToken())
+    }
+
+    /// Replaces this account's profile (every field; a nil avatar removes it).
+    public func setProfile(displayName: String, statusText: String, avatarAttachmentId: String? = nil) async throws(ClientError) -> Profile {
+        try await api.send(
+            .PUT, "/v1/profile", token: try await validToken(),
+            json: ProfileUpdate(displayName: displayName, statusText: statusText, avatarAttachmentId: avatarAttachmentId))
+    }
+}

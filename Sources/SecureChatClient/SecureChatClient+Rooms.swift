@@ -61,9 +61,11 @@ extension SecureChatClient {
         emit(.memberAdmitted(room: code, userId: userId, by: account.userId))
     }
 
-    /// Members the server lists whom nobody admitted yet (as of this device's last send or event).
-    public func unconfirmedMembers(of code: String) -> [String] {
-        (roomKeyStates[code]?.unconfirmed ?? []).sorted()
+    /// Members the server lists now whom this device does not trust yet (nobody admitted them).
+    public func unconfirmedMembers(of code: String) async throws(ClientError) -> [String] {
+        let listed = Set(try await members(of: code).map(\.userId))
+        guard let admitted = roomKeyStates[code]?.admitted else { return [] }
+        return listed.subtracting(admitted).sorted()
     }
 
     /// Turns admitting every joiner automatically on or off for this device (an admin's).

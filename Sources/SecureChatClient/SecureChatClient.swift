@@ -191,7 +191,14 @@ public actor SecureChatClient {
     public var server: URL { account.server }
 
     /// A user's name as this device knows it (their user id if it has never learnt it).
-    public func displayName(of userId: String) -> String { contacts[userId]?.username ?? userId }
+    public func displayName(of userId: String) -> String {
+        if userId == account.userId { return account.username }
+        if let name = contacts[userId]?.username { return name }
+        for (members, _) in memberLists.values {
+            if let member = members.first(where: { $0.userId == userId }) { return member.username }
+        }
+        return userId
+    }
 
     public func contact(_ userId: String) -> Contact? { contacts[userId] }
 

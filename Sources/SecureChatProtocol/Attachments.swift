@@ -87,6 +87,14 @@ public struct AttachmentEncryptor: ~Copyable, Sendable {
         self.chunkSize = chunkSize
     }
 
+    /// The length of the stream for a file of `plaintextSize` bytes (what an upload announces
+    /// before it starts): the header, the plaintext, and a tag per chunk (an empty file is one
+    /// empty final chunk).
+    public static func streamLength(plaintextSize: UInt64, chunkSize: Int = ProtocolLimits.defaultAttachmentChunkSize) -> UInt64 {
+        let chunks = max(1, (plaintextSize + UInt64(chunkSize) - 1) / UInt64(chunkSize))
+        return UInt64(headerLength) + plaintextSize + chunks * UInt64(tagLength)
+    }
+
     /// Feeds plaintext; returns the ciphertext bytes ready so far (the header first).
     public mutating func update(_ plaintext: some Collection<UInt8>) throws(AttachmentError) -> [UInt8] {
         // Contiguous input (arrays, slices, buffers, Data) is read in place; anything else is copied once.

@@ -8,21 +8,26 @@ struct Chat: AsyncParsableCommand {
         discussion: """
             Type a line to send it. Messages show a short id in brackets; commands take such an id (or \
             any unique start of it): /reply ID TEXT, /react ID EMOJI, /unreact ID EMOJI, /edit ID TEXT, \
-            /delete ID, /verify, /help, /quit.
+            /delete ID, /file PATH, /get ID [PATH], /members, /admit USER (rooms), /verify and /accept \
+            (direct chats), /help, /quit.
             """)
 
-    @Argument(help: "The other user's username.") var username: String
+    @Argument(help: ArgumentHelp(stringLiteral: Target.help)) var target: String
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
         try await reporting {
             let client = try await store.open()
-            let contact = try await client.contact(named: username)
-            let conversation = Conversation.direct(userId: contact.userId)
+            let conversation = try await Target(target).conversation(client)
+            let title: String
+            switch conversation {
+            case .direct(let userId): title = await client.displayName(of: userId)
+            case .room(let code): title = "#\(code)"
+            }
             for message in try await client.history(conversation, limit: 20) { await show(message, client: client) }
             await client.connect()
             let lines = Self.standardInputLines()
-            Output.line("chatting with \(contact.username); /help for commands")
+            Output.line("chatting with \(title); /help for commands")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await event in client.events {
@@ -31,25 +36,19 @@ struct Chat: AsyncParsableCommand {
                             await show(message, client: client)
                         case .message(let message):
                             let sender = await client.displayName(of: message.sender.userId)
-                            Output.line("(new message from \(sender): 'securechat chat \(sender)' to answer)")
-                        case .identityChanged(let changed) where changed.userId == contact.userId:
-                            Output.line("! \(changed.username)'s devices changed. Compare safety numbers (/verify), then type /accept to keep sending.")
-                        case .connection(.offline(let reason)):
-                            Output.line("(offline: \(reason); reconnecting)")
-                        case .undecryptable(_, let reason):
-                            Output.line("! a message could not be read: \(reason)")
+                            Output.line("(new message from \(sender) elsewhere)")
                         case .sessionEnded:
                             Output.line("! the server ended this device's session: log in again")
                             return
                         default:
-                            break
+                            await Output.notice(event, client: client)
                         }
                     }
                 }
                 group.addTask {
                     for await line in lines {
                         do {
-                            if try await handle(line, client: client, contact: contact) == false { break }
+                            if try await handle(line, client: client, conversation: conversation) == false { break }
                         } catch {
                             Output.line("! \(error)")
                         }
@@ -69,23 +68,24 @@ struct Chat: AsyncParsableCommand {
     }
 
     /// Handles one typed line; false ends the chat.
-    private func handle(_ line: String, client: SecureChatClient, contact: Contact) async throws -> Bool {
+    private func handle(_ line: String, client: SecureChatClient, conversation: Conversation) async throws -> Bool {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { return true }
         guard trimmed.hasPrefix("/") else {
-            await show(try await client.send(.text(trimmed, replyTo: nil), toUserId: contact.userId), client: client)
+            await show(try await client.send(.text(trimmed, replyTo: nil), in: conversation), client: client)
             return true
         }
         let parts = trimmed.split(separator: " ", maxSplits: 2).map(String.init)
+        let argument = parts.count > 1 ? parts[1] : ""
         let rest = parts.count > 2 ? parts[2] : ""
-        switch parts[0] {
-        case "/quit", "/exit":
+        switch (parts[0], conversation) {
+        case ("/quit", _), ("/exit", _):
             return false
-        case "/help":
+        case ("/help", _):
             Output.line(Self.configuration.discussion)
-        case "/reply", "/edit", "/react", "/unreact", "/delete":
-            guard parts.count >= 2 else { throw CLIError("\(parts[0]) needs a message id") }
-            let target = try await resolve(parts[1], client: client, contact: contact)
+        case ("/reply", _), ("/edit", _), ("/react", _), ("/unreact", _), ("/delete", _):
+            guard !argument.isEmpty else { throw CLIError("\(parts[0]) needs a message id") }
+            let target = try await resolve(argument, client: client, conversation: conversation)
             let content: Content
             switch parts[0] {
             case "/reply": content = .text(try nonEmpty(rest), replyTo: target.id)
@@ -98,16 +98,41 @@ struct Chat: AsyncParsableCommand {
                 guard target.outgoing else { throw CLIError("only your own messages can be deleted") }
                 content = .delete(target: target.id)
             }
-            await show(try await client.send(content, toUserId: contact.userId), client: client)
-        case "/verify":
-            for (deviceId, number) in try await client.safetyNumbers(with: contact.userId).sorted(by: { $0.key < $1.key }) {
+            await show(try await client.send(content, in: conversation), client: client)
+        case ("/file", _):
+            let path = ([argument, rest].filter { !$0.isEmpty }).joined(separator: " ")
+            guard !path.isEmpty else { throw CLIError("/file needs a path") }
+            let file = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+            let bar = ProgressBar("sending \(file.lastPathComponent)")
+            await show(try await client.sendFile(file, in: conversation) { bar.update($0, $1) }, client: client)
+        case ("/get", _):
+            let target = try await resolve(argument, client: client, conversation: conversation)
+            guard case .attachment(let pointer, _) = target.envelope.content else { throw CLIError("that message has no file") }
+            let name = URL(fileURLWithPath: pointer.name).lastPathComponent
+            let destination = URL(fileURLWithPath: ((rest.isEmpty ? (name.isEmpty || name.hasPrefix(".") ? "attachment" : name) : rest) as NSString).expandingTildeInPath)
+            let bar = ProgressBar("receiving \(destination.lastPathComponent)")
+            try await client.download(pointer, to: destination) { bar.update($0, $1) }
+            Output.line("saved \(destination.path)")
+        case ("/members", .room(let code)):
+            let unconfirmed = Set(try await client.unconfirmedMembers(of: code))
+            for member in try await client.members(of: code) {
+                Output.line("  \(member.username) (\(member.role.rawValue))\(unconfirmed.contains(member.userId) ? " not admitted" : "")")
+            }
+        case ("/admit", .room(let code)):
+            guard let member = try await client.members(of: code).first(where: { $0.username.lowercased() == argument.lowercased() }) else {
+                throw CLIError("\(argument) is not a member of #\(code)")
+            }
+            try await client.admit(member.userId, to: code)
+            Output.line("admitted \(member.username)")
+        case ("/verify", .direct(let userId)):
+            for (deviceId, number) in try await client.safetyNumbers(with: userId).sorted(by: { $0.key < $1.key }) {
                 Output.line("device \(deviceId): \(number.groups.joined(separator: " "))")
             }
-        case "/accept":
-            try await client.acceptIdentityChange(of: contact.userId)
-            Output.line("trusting \(contact.username)'s current devices")
+        case ("/accept", .direct(let userId)):
+            try await client.acceptIdentityChange(of: userId)
+            Output.line("trusting \(await client.displayName(of: userId))'s current devices")
         default:
-            throw CLIError("unknown command \(parts[0]); /help lists them")
+            throw CLIError("\(parts[0]) is not a command here; /help lists them")
         }
         return true
     }
@@ -118,8 +143,8 @@ struct Chat: AsyncParsableCommand {
     }
 
     /// The archived message whose id starts with `prefix` (unique within the conversation).
-    private func resolve(_ prefix: String, client: SecureChatClient, contact: Contact) async throws -> ChatMessage {
-        let matches = try await client.history(.direct(userId: contact.userId), limit: 500).filter { $0.id.hasPrefix(prefix) }
+    private func resolve(_ prefix: String, client: SecureChatClient, conversation: Conversation) async throws -> ChatMessage {
+        let matches = try await client.history(conversation, limit: 1000).filter { $0.id.hasPrefix(prefix) }
         guard let match = matches.last else { throw CLIError("no message with id \(prefix)") }
         guard Set(matches.map(\.id)).count == 1 else { throw CLIError("several messages start with \(prefix): give more of the id") }
         return match

@@ -41,6 +41,31 @@ enum Output {
         }
     }
 
+    /// Events other than messages, for people (on standard error, so scripts reading standard
+    /// output see messages only).
+    static func notice(_ event: ClientEvent, client: SecureChatClient) async {
+        let text: String
+        switch event {
+        case .identityChanged(let contact):
+            text = "\(contact.username)'s devices changed: compare safety numbers ('securechat verify \(contact.username)'), then 'securechat accept \(contact.username)'"
+        case .undecryptable(let sender, let reason):
+            text = "a message from \(await client.displayName(of: sender.userId)) could not be read: \(reason)"
+        case .unconfirmedMember(let room, let userId):
+            text = "\(await client.displayName(of: userId)) is in #\(room) but no admin admitted them: they get none of your keys ('securechat room admit \(room) USER' if you are an admin)"
+        case .memberAdmitted(let room, let userId, let by):
+            text = "\(await client.displayName(of: userId)) was admitted to #\(room) by \(await client.displayName(of: by))"
+        case .roomEvent(let event):
+            text = "#\(event.room): \(await client.displayName(of: event.userId)) \(event.change.rawValue)"
+        case .connection(.offline(let reason)):
+            text = "offline (\(reason)); reconnecting"
+        case .sessionEnded:
+            text = "the server ended this device's session: log in again"
+        default:
+            return
+        }
+        FileHandle.standardError.write(Data("securechat: \(text)\n".utf8))
+    }
+
     /// A message as one line: "[12:03] alice: hello".
     static func message(_ message: ChatMessage, client: SecureChatClient, json: Bool) async {
         let sender = await client.displayName(of: message.sender.userId)
@@ -52,6 +77,11 @@ enum Output {
                 "kind": content.kind,
             ]
             if let text = content.text { object["text"] = text }
+            if case .attachment(let pointer, _) = message.envelope.content {
+                object["fileName"] = pointer.name
+                object["size"] = pointer.size
+                object["contentType"] = pointer.contentType
+            }
             if let target = content.target { object["target"] = target }
             self.json(object)
         } else {

@@ -12,8 +12,8 @@ struct SecureChatCommand: AsyncParsableCommand {
             ~/.securechat), opened with a passphrase: SECURECHAT_PASSPHRASE, --passphrase-file, or a prompt.
             """,
         subcommands: [
-            Register.self, Login.self, Logout.self, WhoAmI.self, Send.self, Listen.self, Chat.self, History.self,
-            Verify.self, Accept.self, Devices.self,
+            Register.self, Login.self, Logout.self, WhoAmI.self, ProfileCommand.self, Devices.self, Send.self, SendFile.self,
+            GetFile.self, Listen.self, Chat.self, History.self, Room.self, Verify.self, Accept.self,
         ])
 }
 

@@ -150,7 +150,7 @@ struct RoomTests {
         try await alice.send("for admitted eyes", toRoom: room.code)
         try await alice.flush()
         #expect(try await bobEvents.texts(1) == ["for admitted eyes"])
-        #expect(await alice.unconfirmedMembers(of: room.code) == [malloryId])
+        #expect(try await alice.unconfirmedMembers(of: room.code) == [malloryId])
         // The ciphertext reached Mallory's device, but no key did.
         let refused = try await malloryEvents.next("Mallory cannot read") { if case .undecryptable(_, let reason) = $0 { reason } else { nil } }
         #expect(refused.contains("unknownDistribution"))

@@ -43,6 +43,7 @@ struct AttachmentTests {
         // A full last chunk is itself the final chunk; only an empty file has an empty one.
         let chunks = max(1, (size + Self.chunkSize - 1) / Self.chunkSize)
         #expect(stream.count == AttachmentEncryptor.headerLength + size + 16 * chunks)
+        #expect(AttachmentEncryptor.streamLength(plaintextSize: UInt64(size), chunkSize: Self.chunkSize) == UInt64(stream.count))
         #expect(Array(SHA256.hash(data: stream)) == digest)
         #expect(try Self.decrypt(stream, key: key, digest: digest, size: size) == plaintext)
         #expect(try Self.decrypt(stream, key: key, digest: digest, size: size, pieceSize: 1) == plaintext)

@@ -35,6 +35,10 @@ public enum Content: Sendable, Equatable {
     public enum Receipt: String, Codable, Sendable {
         case delivered, read
     }
+
+    public var isReceipt: Bool {
+        if case .receipt = self { true } else { false }
+    }
 }
 
 /// Everything needed to fetch and decrypt an attachment; it travels only inside the encryption.

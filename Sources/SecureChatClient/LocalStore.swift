@@ -193,19 +193,22 @@ final class LocalStore: Sendable {
         fileprivate var archived: [(String, Data)] = []
         fileprivate var queued: [Data] = []
         fileprivate var sent: [Int64] = []
+        fileprivate var replaced: [(Int64, Data)] = []
 
         mutating func put(_ kind: Kind, _ name: String, _ payload: Data) { records.append((kind, name, payload)) }
         mutating func delete(_ kind: Kind, _ name: String) { records.append((kind, name, nil)) }
         mutating func archive(_ conversation: String, _ entry: Data) { archived.append((conversation, entry)) }
         mutating func enqueue(_ frame: Data) { queued.append(frame) }
         mutating func removeFromOutbox(_ id: Int64) { sent.append(id) }
+        mutating func replaceInOutbox(_ id: Int64, _ frame: Data) { replaced.append((id, frame)) }
         mutating func merge(_ other: Changes) {
             records += other.records
             archived += other.archived
             queued += other.queued
             sent += other.sent
+            replaced += other.replaced
         }
-        var isEmpty: Bool { records.isEmpty && archived.isEmpty && queued.isEmpty && sent.isEmpty }
+        var isEmpty: Bool { records.isEmpty && archived.isEmpty && queued.isEmpty && sent.isEmpty && replaced.isEmpty }
     }
 
     func commit(_ changes: Changes) throws(ClientError) {
@@ -239,6 +242,9 @@ final class LocalStore: Sendable {
                 }
                 for id in changes.sent {
                     try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id])
+                }
+                for (id, frame) in changes.replaced {
+                    try db.execute(sql: "UPDATE outbox SET value = ? WHERE id = ?", arguments: [keys.seal(frame, context: Array("outbox".utf8)), id])
                 }
             }
         }

@@ -78,6 +78,10 @@ public enum ClientEvent: Sendable {
     case message(ChatMessage)
     /// The server stored a message this device sent (it has its client id).
     case accepted(id: String)
+    /// The server refused a message this device sent, for good (it is no longer queued).
+    case sendFailed(id: String, reason: String)
+    /// Someone started or stopped typing in a conversation (never stored anywhere).
+    case typing(Conversation, sender: DeviceAddress, started: Bool)
     /// A contact's devices changed: sending to them is held until the change is accepted.
     case identityChanged(Contact)
     /// A delivery that could not be decrypted; it is acknowledged, as it never will be.

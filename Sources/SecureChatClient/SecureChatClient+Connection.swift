@@ -172,6 +172,7 @@ extension SecureChatClient {
             try await sendOutbox()
         case .caughtUp:
             connection.caughtUp = true
+            await sendPendingReceipts()
             emit(.connection(.online))
             let waiters = connection.caughtUpWaiters
             connection.caughtUpWaiters = []
@@ -182,8 +183,8 @@ extension SecureChatClient {
             try await handle(event)
         case .accepted(let accepted):
             try markAccepted(accepted.id)
-        case .ephemeral:
-            break
+        case .ephemeral(let ephemeral):
+            try receiveEphemeral(ephemeral)
         case .preKeysLow(let low):
             try await replenishOneTimePreKeys(serverCount: low.count)
         case .error(let error):
@@ -195,7 +196,7 @@ extension SecureChatClient {
                 }
                 throw HelloRefused(message: error.message, sessionEnded: ended)
             }
-            try failed(error)
+            try await failed(error)
         }
     }
 
@@ -234,7 +235,7 @@ extension SecureChatClient {
         try resumeFlushWaitersIfEmpty()
     }
 
-    private func failed(_ error: ServerFrame.ErrorFrame) throws {
+    private func failed(_ error: ServerFrame.ErrorFrame) async throws {
         guard let id = error.id, let row = connection.inFlight.removeValue(forKey: id) else {
             logger.warning("the server refused a frame", metadata: ["code": "\(error.code.rawValue)", "message": "\(error.message)"])
             return
@@ -243,14 +244,45 @@ extension SecureChatClient {
         case .unavailable, .rateLimited:
             // Worth sending again: it stays queued for the next connection.
             logger.notice("a send will be retried", metadata: ["code": "\(error.code.rawValue)"])
+        case .unknownDevice:
+            // A recipient device was deleted after the list was fetched: the rest still get it.
+            try await resendWithoutDeletedDevices(row: row, id: id)
         default:
-            // Refused for good (an unknown device, too large): drop it and say so.
+            // Refused for good (too large, not a member any more): drop it and say so.
             var changes = LocalStore.Changes()
             changes.removeFromOutbox(row)
             try store.commit(changes)
-            emit(.undecryptable(sender: address, reason: "the server refused message \(id): \(error.message)"))
+            emit(.sendFailed(id: id, reason: error.message))
             try resumeFlushWaitersIfEmpty()
         }
+    }
+
+    /// Drops the ciphertexts of devices that no longer exist from a queued pairwise send and
+    /// queues the rest under the same id (a refused send was not stored, so the id is still free).
+    private func resendWithoutDeletedDevices(row: Int64, id: String) async throws {
+        guard let frame = try store.outbox().first(where: { $0.id == row })?.frame,
+              var send = try? APIJSON.makeDecoder().decode(ClientFrame.Send.self, from: frame),
+              let recipients = send.recipients
+        else { return }
+        var existing: Set<DeviceAddress> = []
+        for userId in Set(recipients.map(\.userId)) {
+            deviceLists[userId] = nil
+            let token = try await validToken()
+            let listed: UserDevicesResponse = try await api.send(.GET, "/v1/users/\(APIClient.segment(userId))/devices", token: token)
+            existing.formUnion(listed.devices.map { DeviceAddress(userId: userId, deviceId: $0.deviceId) })
+        }
+        send.recipients = recipients.filter { existing.contains(DeviceAddress(userId: $0.userId, deviceId: $0.deviceId)) }
+        var changes = LocalStore.Changes()
+        if send.recipients?.isEmpty ?? true {
+            changes.removeFromOutbox(row)
+            try store.commit(changes)
+            emit(.sendFailed(id: id, reason: "none of its recipients' devices exist any more"))
+            try resumeFlushWaitersIfEmpty()
+            return
+        }
+        changes.replaceInOutbox(row, try Self.encode(send))
+        try store.commit(changes)
+        try await sendOutbox()
     }
 
     private func resumeFlushWaitersIfEmpty() throws {

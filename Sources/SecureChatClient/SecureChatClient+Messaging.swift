@@ -24,9 +24,9 @@ extension SecureChatClient {
     @discardableResult
     public func send(_ content: Content, toUserId userId: String) async throws(ClientError) -> ChatMessage {
         guard !isClosed else { throw .closed }
-        let theirs = try await currentDevices(of: userId)
+        let theirs = try await devices(of: userId)
         guard !theirs.isEmpty else { throw .noDevices(contacts[userId]?.username ?? userId) }
-        let mine = try await currentDevices(of: account.userId).filter { $0.deviceId != account.deviceId }
+        let mine = try await devices(of: account.userId).filter { $0.deviceId != account.deviceId }
         let recipients = theirs.map { DeviceAddress(userId: userId, deviceId: $0.deviceId) }
             + mine.map { DeviceAddress(userId: account.userId, deviceId: $0.deviceId) }
         try await ensureSessions(for: recipients)
@@ -99,6 +99,22 @@ extension SecureChatClient {
         return Contact(userId: found.userId, username: found.username, devices: [:], changedDevices: nil, verified: false)
     }
 
+    /// How long a fetched device list is used for sending, by default. A device added in the meantime misses
+    /// what is sent during that time; a deleted one makes the server refuse, and the send is
+    /// repeated without it.
+    static let defaultDeviceListLifetime: TimeInterval = 10
+
+    /// A user's accepted devices, fetched again when the last list is older than `deviceListLifetime`.
+    func devices(of userId: String) async throws(ClientError) -> [PublicDevice] {
+        if let cached = deviceLists[userId], -cached.fetchedAt.timeIntervalSinceNow < deviceListLifetime,
+           contacts[userId]?.hasPendingChange == false {
+            return cached.devices
+        }
+        let devices = try await currentDevices(of: userId)
+        deviceLists[userId] = (devices, Date())
+        return devices
+    }
+
     /// A user's devices as the server lists them, checked against what this device accepted
     /// before: a first contact is trusted as seen; a device that appeared since is held back
     /// until the change is accepted (``acceptIdentityChange(of:)``).
@@ -135,6 +151,7 @@ extension SecureChatClient {
         contact.changedDevices = nil
         contact.verified = false
         contacts[userId] = contact
+        deviceLists[userId] = nil
         var changes = LocalStore.Changes()
         changes.put(.contact, userId, try Self.encode(contact))
         try store.commit(changes)
@@ -255,6 +272,9 @@ extension SecureChatClient {
         try await write(.ack(.init(seq: delivery.seq)))
         if case .admission = envelope.content { return }
         emit(.message(message))
+        if sendsDeliveryReceipts, !message.outgoing, Self.isArchived(envelope.content) {
+            await acknowledgeDelivery(of: message)
+        }
     }
 
     /// Typing indicators and receipts are shown, not kept.
@@ -265,7 +285,7 @@ extension SecureChatClient {
         }
     }
 
-    private func decrypt(_ delivery: ServerFrame.Delivery, changes: inout LocalStore.Changes) throws -> [UInt8] {
+    func decrypt(_ delivery: ServerFrame.Delivery, changes: inout LocalStore.Changes) throws -> [UInt8] {
         let message = try SessionMessage(serialized: [UInt8](delivery.ciphertext))
         let sender = delivery.sender
         if var session = sessions[sender] {

@@ -31,6 +31,13 @@ public actor SecureChatClient {
     /// The other members' keys per room.
     var senderKeyStores: [String: SenderKeyStore] = [:]
     var memberLists: [String: (members: [MemberResponse], fetchedAt: Date)] = [:]
+    /// Each contact's accepted devices as last fetched, used for `deviceListLifetime` seconds.
+    var deviceLists: [String: (devices: [PublicDevice], fetchedAt: Date)] = [:]
+    var deviceListLifetime = SecureChatClient.defaultDeviceListLifetime
+    /// Whether a direct message gets a `delivered` receipt back once it is stored here.
+    var sendsDeliveryReceipts = true
+    /// Delivered receipts gathered while the stored backlog arrives, sent together once caught up.
+    var pendingReceipts: [String: [String]] = [:]
     /// Joins seen in room events, reported (or admitted) once the event is committed.
     var joinsToReport: [ServerFrame.RoomEvent] = []
     var senderKeyRotation = SenderKeyRotationPolicy(maxMessages: 5000, maxAge: 7 * 86_400)

@@ -33,7 +33,18 @@ struct Chat: AsyncParsableCommand {
                     for await event in client.events {
                         switch event {
                         case .message(let message) where message.conversation == conversation:
-                            await show(message, client: client)
+                            if case .receipt(.read, _) = message.envelope.content {
+                                Output.line("(\(await client.displayName(of: message.sender.userId)) read your messages)")
+                            } else if case .receipt = message.envelope.content {
+                                continue
+                            } else {
+                                await show(message, client: client)
+                                try? await client.markRead([message])
+                            }
+                        case .message(let message) where message.envelope.content.isReceipt:
+                            continue
+                        case .typing(let typing, let sender, let started) where typing == conversation:
+                            if started { Output.line("(\(await client.displayName(of: sender.userId)) is typing…)") }
                         case .message(let message):
                             let sender = await client.displayName(of: message.sender.userId)
                             Output.line("(new message from \(sender) elsewhere)")

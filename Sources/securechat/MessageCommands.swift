@@ -112,6 +112,11 @@ struct Listen: AsyncParsableCommand {
             for await event in client.events {
                 switch event {
                 case .message(let message):
+                    if case .receipt = message.envelope.content {
+                        // Receipts are for scripts that track delivery; people need not see them.
+                        if store.json { await Output.message(message, client: client, json: true) }
+                        continue
+                    }
                     await Output.message(message, client: client, json: store.json)
                     received += 1
                 case .sessionEnded:

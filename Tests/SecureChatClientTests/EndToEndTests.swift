@@ -124,6 +124,8 @@ struct EndToEndTests {
         let alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directories[0])
         let bob = try await SecureChatClient.registerForTesting(server: server.url, username: "bob", password: "bob password 12", directory: directories[1])
         let aliceEvents = EventLog(alice)
+        // Every send looks at Bob's devices afresh (by default a list is used for 10 seconds).
+        await alice.setDeviceListLifetime(0)
         await alice.connect()
         try await alice.send("first", to: "bob")
         try await alice.flush()

@@ -103,8 +103,20 @@ actor EventLog {
         throw HarnessError.timedOut(what)
     }
 
+    /// The next message a person would see (receipts are skipped).
     func message(timeout: TimeInterval = 15) async throws -> ChatMessage {
-        try await next(timeout: timeout, "a message") { if case .message(let message) = $0 { message } else { nil } }
+        try await next(timeout: timeout, "a message") { event in
+            guard case .message(let message) = event else { return nil }
+            if case .receipt = message.envelope.content { return nil }
+            return message
+        }
+    }
+
+    func receipt(timeout: TimeInterval = 15) async throws -> (Content.Receipt, [String]) {
+        try await next(timeout: timeout, "a receipt") { event in
+            guard case .message(let message) = event, case .receipt(let kind, let ids) = message.envelope.content else { return nil }
+            return (kind, ids)
+        }
     }
 
     /// The texts of the next `count` messages, in arrival order.

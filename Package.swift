@@ -173,11 +173,11 @@ let package = Package(
             path: "Benchmarks/LoadGenerator",
             swiftSettings: strictSettings
         ),
-        // Sends or receives one file through the SDK and reports its peak memory (attachment test).
+        // The SDK in a process of its own, for tests that measure its memory or kill it mid-write.
         .executableTarget(
-            name: "AttachmentProbe",
+            name: "ClientProbe",
             dependencies: ["SecureChatClient"],
-            path: "Tests/AttachmentProbe",
+            path: "Tests/ClientProbe",
             swiftSettings: strictSettings
         ),
         // Seeded randomness, hex and the vectors folder, shared by the test targets.

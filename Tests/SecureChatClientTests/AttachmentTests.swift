@@ -8,7 +8,7 @@ import Testing
 struct AttachmentTests {
     static var probe: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/AttachmentProbe")
+            .appendingPathComponent(".build/debug/ClientProbe")
     }
 
     /// Runs the probe and returns its peak memory during the transfer, in KiB above its baseline.
@@ -21,7 +21,7 @@ struct AttachmentTests {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "AttachmentProbe \(arguments[0]) failed")
+        try #require(process.terminationStatus == 0, "ClientProbe \(arguments[0]) failed")
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Int])
         return (try #require(object["baselineKiB"]), try #require(object["peakKiB"]))
     }

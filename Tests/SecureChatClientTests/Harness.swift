@@ -6,8 +6,8 @@ import Testing
 /// The real `securechat-server` binary on a free port, with a data folder of its own.
 final class ServerBinary: @unchecked Sendable {
     let dataDirectory: URL
-    let port: Int
-    private let process: Process
+    private(set) var port: Int
+    private var process: Process
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
@@ -17,11 +17,23 @@ final class ServerBinary: @unchecked Sendable {
             .appendingPathComponent(".build/debug/securechat-server")
     }
 
-    init() throws {
-        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-e2e-\(UUID().uuidString)")
+    convenience init() throws {
+        try self.init(port: 0, dataDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("securechat-e2e-\(UUID().uuidString)"))
+    }
+
+    /// Stops the server gracefully and starts it again on the same port and data.
+    func restart() throws {
+        process.terminate()
+        process.waitUntilExit()
+        let started = try ServerBinary(port: port, dataDirectory: dataDirectory)
+        process = started.process
+    }
+
+    private init(port requested: Int, dataDirectory: URL) throws {
+        self.dataDirectory = dataDirectory
         process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"]
+        process.arguments = ["--port", "\(requested)", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

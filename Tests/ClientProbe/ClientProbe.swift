@@ -1,19 +1,27 @@
 import Foundation
 import SecureChatClient
 
-/// Sends or receives one file through the SDK and reports the process's peak memory during the
-/// transfer alone (the peak is reset once the store is open and the connection is up, so the
-/// passphrase derivation and start-up do not count). Used by the attachment test.
+/// The SDK in a process of its own.
 ///
-///     AttachmentProbe send    STORE PASSPHRASE USERNAME FILE
-///     AttachmentProbe receive STORE PASSPHRASE OUTPUT
+/// `send` and `receive` move one file and report the process's peak memory during the transfer
+/// alone (the peak is reset once the store is open and the connection is up, so the passphrase
+/// derivation and start-up do not count). `send-loop` sends numbered messages until it is killed,
+/// printing each number once its send is committed locally.
+///
+///     ClientProbe send      STORE PASSPHRASE USERNAME FILE
+///     ClientProbe receive   STORE PASSPHRASE OUTPUT
+///     ClientProbe send-loop STORE PASSPHRASE USERNAME
 @main
-enum AttachmentProbe {
+enum ClientProbe {
     static func main() async {
         let arguments = CommandLine.arguments
         guard arguments.count >= 5 else {
-            FileHandle.standardError.write(Data("usage: AttachmentProbe send|receive STORE PASSPHRASE …\n".utf8))
+            FileHandle.standardError.write(Data("usage: ClientProbe send|receive|send-loop STORE PASSPHRASE …\n".utf8))
             exit(2)
+        }
+        if arguments[1] == "send-loop" {
+            await sendLoop(store: arguments[2], passphrase: arguments[3], to: arguments[4])
+            return
         }
         do {
             let client = try await SecureChatClient.open(directory: URL(fileURLWithPath: arguments[2]), passphrase: arguments[3])
@@ -35,7 +43,25 @@ enum AttachmentProbe {
             print(#"{"baselineKiB":\#(baseline),"peakKiB":\#(memory("VmHWM"))}"#)
             await client.close()
         } catch {
-            FileHandle.standardError.write(Data("AttachmentProbe: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("ClientProbe: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func sendLoop(store: String, passphrase: String, to username: String) async {
+        do {
+            let client = try await SecureChatClient.open(directory: URL(fileURLWithPath: store), passphrase: passphrase)
+            await client.connect()
+            let contact = try await client.contact(named: username)
+            var next = try await client.history(.direct(userId: contact.userId), limit: 1_000_000).count
+            while true {
+                try await client.send("message \(next)", to: username)
+                // Unbuffered: the test reads each line while this process runs.
+                FileHandle.standardOutput.write(Data("sent \(next)\n".utf8))
+                next += 1
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ClientProbe: \(error)\n".utf8))
             exit(1)
         }
     }

@@ -269,9 +269,10 @@ extension SecureChatClient {
         changes.put(.cursor, "inbox", Self.cursorPayload(delivery.seq))
         try store.commit(changes)
         cursor = delivery.seq
+        // Committed: the application hears of it now, even if the socket closes before the ack
+        // goes out (the next connection resumes after the stored cursor).
+        if case .admission = envelope.content {} else { emit(.message(message)) }
         try await write(.ack(.init(seq: delivery.seq)))
-        if case .admission = envelope.content { return }
-        emit(.message(message))
         if sendsDeliveryReceipts, !message.outgoing, Self.isArchived(envelope.content) {
             await acknowledgeDelivery(of: message)
         }

@@ -311,12 +311,11 @@ extension SecureChatClient {
         }
         try store.commit(changes)
         cursor = max(cursor, event.seq)
-        try await write(.ack(.init(seq: event.seq)))
         emit(.roomEvent(event))
-        for join in joinsToReport where join.seq == event.seq {
-            await reportJoin(join)
-        }
+        let joins = joinsToReport.filter { $0.seq == event.seq }
         joinsToReport.removeAll { $0.seq == event.seq }
+        try await write(.ack(.init(seq: event.seq)))
+        for join in joins { await reportJoin(join) }
     }
 
     /// A join nobody admitted yet: an admin's device set to admit automatically does so now;

@@ -131,12 +131,18 @@ actor EventLog {
         }
     }
 
-    /// The texts of the next `count` messages, in arrival order.
-    func texts(_ count: Int) async throws -> [String] {
+    /// The texts of the next `count` messages, in arrival order. On a time-out, what did arrive
+    /// is part of the error.
+    func texts(_ count: Int, timeout: TimeInterval = 15) async throws -> [String] {
         var texts: [String] = []
         for _ in 0..<count {
-            let message = try await message()
-            if case .text(let text, _) = message.envelope.content { texts.append(text) }
+            do {
+                let message = try await message(timeout: timeout)
+                if case .text(let text, _) = message.envelope.content { texts.append(text) }
+            } catch {
+                let others = events.map { "\($0)" }.joined(separator: "\n")
+                throw HarnessError.timedOut("after \(texts.count) of \(count) messages (last \(texts.last ?? "none")); other events:\n\(others)")
+            }
         }
         return texts
     }

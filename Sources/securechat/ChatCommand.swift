@@ -24,7 +24,7 @@ struct Chat: AsyncParsableCommand {
             case .direct(let userId): title = await client.displayName(of: userId)
             case .room(let code): title = "#\(code)"
             }
-            for message in try await client.history(conversation, limit: 20) { await show(message, client: client) }
+            for item in try await client.timeline(conversation, limit: 100).suffix(20) { await Output.item(item, client: client, json: false) }
             await client.connect()
             let lines = Self.standardInputLines()
             Output.line("chatting with \(title); /help for commands")

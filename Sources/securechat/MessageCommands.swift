@@ -135,7 +135,7 @@ struct Listen: AsyncParsableCommand {
 struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show an archived conversation (kept on this device only).")
     @Argument(help: ArgumentHelp(stringLiteral: Target.help)) var target: String
-    @Option(help: "How many of the newest messages.") var limit = 50
+    @Option(help: "How many of the newest archived entries (edits and reactions count).") var limit = 200
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -150,8 +150,8 @@ struct History: AsyncParsableCommand {
                 }
                 conversation = .direct(userId: contact.userId)
             }
-            for message in try await client.history(conversation, limit: limit) {
-                await Output.message(message, client: client, json: store.json)
+            for item in try await client.timeline(conversation, limit: limit) {
+                await Output.item(item, client: client, json: store.json)
             }
             await client.close()
         }

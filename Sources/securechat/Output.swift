@@ -89,6 +89,41 @@ enum Output {
         }
     }
 
+    /// A timeline entry as one line: current text, "(edited)", "(deleted)", reactions.
+    static func item(_ item: TimelineItem, client: SecureChatClient, json: Bool) async {
+        let message = item.message
+        let sender = await client.displayName(of: message.sender.userId)
+        if json {
+            var object: [String: Any] = [
+                "type": "message", "id": message.id, "from": sender, "fromUserId": message.sender.userId,
+                "sentAt": milliseconds(message.sentAt), "outgoing": message.outgoing, "edited": item.edited, "deleted": item.deleted,
+                "reactions": item.reactions.mapValues { $0.count },
+            ]
+            if let text = item.text { object["text"] = text }
+            if let replyTo = item.replyTo { object["replyTo"] = replyTo }
+            if case .attachment(let pointer, _) = message.envelope.content {
+                object["fileName"] = pointer.name
+                object["size"] = pointer.size
+            }
+            self.json(object)
+            return
+        }
+        var text: String
+        if item.deleted {
+            text = "(deleted)"
+        } else if case .attachment(let pointer, _) = message.envelope.content {
+            text = "(file \(pointer.name), \(pointer.size) bytes)" + (item.text.map { " \($0)" } ?? "")
+        } else {
+            text = item.text ?? ""
+        }
+        if let replyTo = item.replyTo { text = "(reply to \(replyTo.prefix(6))) " + text }
+        if item.edited { text += " (edited)" }
+        if !item.reactions.isEmpty {
+            text += "  " + item.reactions.keys.sorted().map { "\($0)\(item.reactions[$0]?.count ?? 0)" }.joined(separator: " ")
+        }
+        line("[\(date(message.sentAt))] \(message.outgoing ? "you" : sender) [\(message.id.prefix(6))]: \(text)")
+    }
+
     struct Described {
         var kind: String
         var text: String?

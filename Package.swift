@@ -163,6 +163,7 @@ let package = Package(
                 "SecureChatAPI",
                 "SecureChatProtocol",
                 "SecureChatKeys",
+                "SecureChatClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

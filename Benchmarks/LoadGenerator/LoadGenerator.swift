@@ -27,7 +27,7 @@ struct LoadGenerator: AsyncParsableCommand {
     @Option(help: "Idle authenticated connections for the memory figure.")
     var idleConnections = 10_000
 
-    @Option(help: "Scenarios to run: oneToOne, latency, room, idle, auth.")
+    @Option(help: "Scenarios to run: oneToOne, latency, room, idle, auth; client and clientRoom measure the SDK end to end.")
     var scenario: [String] = ["oneToOne", "latency", "room", "auth", "idle"]
 
     func run() async throws {
@@ -43,6 +43,11 @@ struct LoadGenerator: AsyncParsableCommand {
         if scenario.contains("room") { try await room(server, endpoint, members: 50) }
         if scenario.contains("auth") { try await authentications(server, endpoint) }
         if scenario.contains("idle") { try await idle(server, endpoint) }
+        if scenario.contains("client") {
+            try await clientOneToOne(server, receipts: false)
+            try await clientOneToOne(server, receipts: true)
+        }
+        if scenario.contains("clientRoom") { try await clientRoom(server, members: 50) }
     }
 
     /// Runs `tasks` concurrently, measures for `seconds` after a warm-up, then cancels them.

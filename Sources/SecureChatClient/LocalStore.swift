@@ -191,14 +191,15 @@ final class LocalStore: Sendable {
     struct Changes {
         fileprivate var records: [(Kind, String, Data?)] = []
         fileprivate var archived: [(String, Data)] = []
-        fileprivate var queued: [Data] = []
+        /// Frames to queue, with their client message ids.
+        private(set) var queued: [(id: String, frame: Data)] = []
         fileprivate var sent: [Int64] = []
         fileprivate var replaced: [(Int64, Data)] = []
 
         mutating func put(_ kind: Kind, _ name: String, _ payload: Data) { records.append((kind, name, payload)) }
         mutating func delete(_ kind: Kind, _ name: String) { records.append((kind, name, nil)) }
         mutating func archive(_ conversation: String, _ entry: Data) { archived.append((conversation, entry)) }
-        mutating func enqueue(_ frame: Data) { queued.append(frame) }
+        mutating func enqueue(id: String, _ frame: Data) { queued.append((id, frame)) }
         mutating func removeFromOutbox(_ id: Int64) { sent.append(id) }
         mutating func replaceInOutbox(_ id: Int64, _ frame: Data) { replaced.append((id, frame)) }
         mutating func merge(_ other: Changes) {
@@ -211,11 +212,14 @@ final class LocalStore: Sendable {
         var isEmpty: Bool { records.isEmpty && archived.isEmpty && queued.isEmpty && sent.isEmpty && replaced.isEmpty }
     }
 
-    func commit(_ changes: Changes) throws(ClientError) {
-        guard !changes.isEmpty else { return }
+    /// Commits `changes` in one transaction; returns the outbox rows of the queued frames, in order.
+    @discardableResult
+    func commit(_ changes: Changes) throws(ClientError) -> [Int64] {
+        guard !changes.isEmpty else { return [] }
         let keys = keys
-        try Self.wrap {
-            try queue.write { db in
+        return try Self.wrap {
+            try queue.write { db -> [Int64] in
+                var rows: [Int64] = []
                 for (kind, name, payload) in changes.records {
                     let index = keys.index(name, kind: kind.rawValue)
                     if let payload {
@@ -237,8 +241,9 @@ final class LocalStore: Sendable {
                         sql: "INSERT INTO archive(conversation, value) VALUES (?, ?)",
                         arguments: [index, keys.seal(entry, context: [0] + Array(index))])
                 }
-                for frame in changes.queued {
+                for (_, frame) in changes.queued {
                     try db.execute(sql: "INSERT INTO outbox(value) VALUES (?)", arguments: [keys.seal(frame, context: Array("outbox".utf8))])
+                    rows.append(db.lastInsertedRowID)
                 }
                 for id in changes.sent {
                     try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id])
@@ -246,6 +251,7 @@ final class LocalStore: Sendable {
                 for (id, frame) in changes.replaced {
                     try db.execute(sql: "UPDATE outbox SET value = ? WHERE id = ?", arguments: [keys.seal(frame, context: Array("outbox".utf8)), id])
                 }
+                return rows
             }
         }
     }

@@ -4,6 +4,13 @@ import NIOWebSocket
 import SecureChatAPI
 import HummingbirdWSClient
 
+/// A send committed to the local outbox: its row, client id and frame text.
+struct OutboxEntry: Sendable {
+    var row: Int64
+    var id: String
+    var text: String
+}
+
 /// The connection's part of the client's state.
 struct ConnectionSlot {
     var task: Task<Void, Never>?
@@ -48,7 +55,7 @@ extension SecureChatClient {
 
     /// Waits until the server has accepted everything queued so far (or `timeout` passes).
     public func flush(timeout: Duration = .seconds(30)) async throws(ClientError) {
-        guard try !store.outbox().isEmpty else { return }
+        guard !outbox.isEmpty else { return }
         let timer = Task {
             try await Task.sleep(for: timeout)
             self.failFlushWaiters(.timedOut("the server did not accept every queued message"))
@@ -166,7 +173,7 @@ extension SecureChatClient {
                 cursor = welcome.lastSeq
                 var changes = LocalStore.Changes()
                 changes.put(.cursor, "inbox", Self.cursorPayload(cursor))
-                try store.commit(changes)
+                try commit(changes)
             }
             try await maintainSignedPreKey()
             try await sendOutbox()
@@ -206,33 +213,35 @@ extension SecureChatClient {
             cursor = seq
             var changes = LocalStore.Changes()
             changes.put(.cursor, "inbox", Self.cursorPayload(seq))
-            try store.commit(changes)
+            try commit(changes)
         }
         try await write(.ack(.init(seq: seq)))
     }
 
     // MARK: The outbox
 
+    /// Commits `changes`, keeping the in-memory outbox in step with the stored one.
+    func commit(_ changes: LocalStore.Changes) throws(ClientError) {
+        let rows = try store.commit(changes)
+        for ((id, frame), row) in zip(changes.queued, rows) {
+            outbox.append(OutboxEntry(row: row, id: id, text: String(decoding: frame, as: UTF8.self)))
+        }
+    }
+
     /// Writes every queued send not yet written on this socket, oldest first.
     func sendOutbox() async throws {
         guard connection.welcomed, let writer = connection.writer else { return }
-        for (row, frame) in try store.outbox() {
-            guard let send = try? APIJSON.makeDecoder().decode(ClientFrame.Send.self, from: frame),
-                  connection.inFlight[send.id] == nil
-            else { continue }
-            connection.inFlight[send.id] = row
-            let data = try APIJSON.makeEncoder().encode(ClientFrame.send(send))
-            try await writer.write(.text(String(decoding: data, as: UTF8.self)))
+        for entry in outbox where connection.inFlight[entry.id] == nil {
+            connection.inFlight[entry.id] = entry.row
+            try await writer.write(.text(entry.text))
         }
     }
 
     private func markAccepted(_ id: String) throws {
         guard let row = connection.inFlight.removeValue(forKey: id) else { return }
-        var changes = LocalStore.Changes()
-        changes.removeFromOutbox(row)
-        try store.commit(changes)
+        try removeFromOutbox(row)
         emit(.accepted(id: id))
-        try resumeFlushWaitersIfEmpty()
+        resumeFlushWaitersIfEmpty()
     }
 
     private func failed(_ error: ServerFrame.ErrorFrame) async throws {
@@ -249,19 +258,17 @@ extension SecureChatClient {
             try await resendWithoutDeletedDevices(row: row, id: id)
         default:
             // Refused for good (too large, not a member any more): drop it and say so.
-            var changes = LocalStore.Changes()
-            changes.removeFromOutbox(row)
-            try store.commit(changes)
+            try removeFromOutbox(row)
             emit(.sendFailed(id: id, reason: error.message))
-            try resumeFlushWaitersIfEmpty()
+            resumeFlushWaitersIfEmpty()
         }
     }
 
     /// Drops the ciphertexts of devices that no longer exist from a queued pairwise send and
     /// queues the rest under the same id (a refused send was not stored, so the id is still free).
     private func resendWithoutDeletedDevices(row: Int64, id: String) async throws {
-        guard let frame = try store.outbox().first(where: { $0.id == row })?.frame,
-              var send = try? APIJSON.makeDecoder().decode(ClientFrame.Send.self, from: frame),
+        guard let index = outbox.firstIndex(where: { $0.row == row }),
+              case .send(var send) = try? APIJSON.makeDecoder().decode(ClientFrame.self, from: Data(outbox[index].text.utf8)),
               let recipients = send.recipients
         else { return }
         var existing: Set<DeviceAddress> = []
@@ -272,21 +279,29 @@ extension SecureChatClient {
             existing.formUnion(listed.devices.map { DeviceAddress(userId: userId, deviceId: $0.deviceId) })
         }
         send.recipients = recipients.filter { existing.contains(DeviceAddress(userId: $0.userId, deviceId: $0.deviceId)) }
-        var changes = LocalStore.Changes()
         if send.recipients?.isEmpty ?? true {
-            changes.removeFromOutbox(row)
-            try store.commit(changes)
+            try removeFromOutbox(row)
             emit(.sendFailed(id: id, reason: "none of its recipients' devices exist any more"))
-            try resumeFlushWaitersIfEmpty()
+            resumeFlushWaitersIfEmpty()
             return
         }
-        changes.replaceInOutbox(row, try Self.encode(send))
-        try store.commit(changes)
+        let frame = try Self.encode(ClientFrame.send(send))
+        var changes = LocalStore.Changes()
+        changes.replaceInOutbox(row, frame)
+        try commit(changes)
+        if let index = outbox.firstIndex(where: { $0.row == row }) { outbox[index].text = String(decoding: frame, as: UTF8.self) }
         try await sendOutbox()
     }
 
-    private func resumeFlushWaitersIfEmpty() throws {
-        guard !connection.flushWaiters.isEmpty, try store.outbox().isEmpty else { return }
+    private func removeFromOutbox(_ row: Int64) throws(ClientError) {
+        var changes = LocalStore.Changes()
+        changes.removeFromOutbox(row)
+        try commit(changes)
+        outbox.removeAll { $0.row == row }
+    }
+
+    private func resumeFlushWaitersIfEmpty() {
+        guard !connection.flushWaiters.isEmpty, outbox.isEmpty else { return }
         let waiters = connection.flushWaiters
         connection.flushWaiters = []
         for waiter in waiters { waiter.resume(returning: .success(())) }
@@ -306,6 +321,6 @@ extension SecureChatClient {
         account.apply(tokens)
         var changes = LocalStore.Changes()
         changes.put(.account, "account", try Self.encode(account))
-        try store.commit(changes)
+        try commit(changes)
     }
 }

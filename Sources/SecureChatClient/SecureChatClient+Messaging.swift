@@ -45,11 +45,11 @@ extension SecureChatClient {
             }
             let frame = ClientFrame.Send(id: id, recipients: ciphertexts)
             let message = ChatMessage(conversation: .direct(userId: userId), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
-            changes.enqueue(try Self.encode(frame))
+            changes.enqueue(id: id, try Self.encode(ClientFrame.send(frame)))
             if Self.isArchived(content) { changes.archive(message.conversation.archiveName, try Self.encode(message)) }
             // The advanced ratchets, the queued frame and the archive entry are one commit: a crash
             // never leaves a ciphertext queued under keys the sessions have forgotten, or the reverse.
-            try store.commit(changes)
+            try commit(changes)
         } catch {
             sessions = sessionsBefore
             throw error
@@ -137,7 +137,7 @@ extension SecureChatClient {
         if contacts[userId] != contact {
             contacts[userId] = contact
             changes.put(.contact, userId, try Self.encode(contact))
-            try store.commit(changes)
+            try commit(changes)
             if contact.hasPendingChange { emit(.identityChanged(contact)) }
         }
         if contact.hasPendingChange { throw .identityChanged(userId: userId) }
@@ -154,7 +154,7 @@ extension SecureChatClient {
         deviceLists[userId] = nil
         var changes = LocalStore.Changes()
         changes.put(.contact, userId, try Self.encode(contact))
-        try store.commit(changes)
+        try commit(changes)
     }
 
     /// Marks a contact's current devices as verified (the user compared safety numbers).
@@ -164,7 +164,7 @@ extension SecureChatClient {
         contacts[userId] = contact
         var changes = LocalStore.Changes()
         changes.put(.contact, userId, try Self.encode(contact))
-        try store.commit(changes)
+        try commit(changes)
     }
 
     /// Starts sessions with the recipients that have none, from freshly claimed bundles whose
@@ -195,7 +195,7 @@ extension SecureChatClient {
                 sessions[device] = session
                 changes.put(.session, Self.sessionName(device), Data(session.serialized.bytes))
             }
-            try store.commit(changes)
+            try commit(changes)
         }
     }
 
@@ -228,7 +228,7 @@ extension SecureChatClient {
         guard let unpadded = try? MessagePadding.unpad(plaintext),
               let envelope = try? APIJSON.makeDecoder().decode(Envelope.self, from: Data(unpadded))
         else {
-            try store.commit(changes)
+            try commit(changes)
             emit(.undecryptable(sender: delivery.sender, reason: "the decrypted content is not a message this client understands"))
             try await acknowledge(delivery.seq)
             return
@@ -241,7 +241,7 @@ extension SecureChatClient {
                 emit(.undecryptable(sender: delivery.sender, reason: "a room key was refused: \(error)"))
             }
             changes.put(.cursor, "inbox", Self.cursorPayload(delivery.seq))
-            try store.commit(changes)
+            try commit(changes)
             cursor = delivery.seq
             try await write(.ack(.init(seq: delivery.seq)))
             return
@@ -267,7 +267,7 @@ extension SecureChatClient {
             changes.archive(message.conversation.archiveName, try Self.encode(message))
         }
         changes.put(.cursor, "inbox", Self.cursorPayload(delivery.seq))
-        try store.commit(changes)
+        try commit(changes)
         cursor = delivery.seq
         // Committed: the application hears of it now, even if the socket closes before the ack
         // goes out (the next connection resumes after the stored cursor).
@@ -343,7 +343,7 @@ extension SecureChatClient {
         var changes = LocalStore.Changes()
         keys.drainChanges(into: &changes)
         changes.put(.account, "account", try Self.encode(account))
-        try store.commit(changes)
+        try commit(changes)
         let token = try await validToken()
         let _: PreKeyCountResponse = try await api.send(
             .POST, "/v1/devices/\(account.deviceId)/one-time-prekeys", token: token,
@@ -367,7 +367,7 @@ extension SecureChatClient {
             account.currentSignedPreKeyId = id
             keys.drainChanges(into: &changes)
             changes.put(.account, "account", try Self.encode(account))
-            try store.commit(changes)
+            try commit(changes)
             let token = try await validToken()
             try await api.send(
                 .PUT, "/v1/devices/\(account.deviceId)/signed-prekey", token: token,
@@ -375,7 +375,7 @@ extension SecureChatClient {
             return
         }
         keys.drainChanges(into: &changes)
-        try store.commit(changes)
+        try commit(changes)
     }
 }
 

@@ -78,7 +78,7 @@ extension SecureChatClient {
         change(&state)
         var changes = LocalStore.Changes()
         changes.put(.roomState, code, try Self.encode(state))
-        try store.commit(changes)
+        try commit(changes)
         roomKeyStates[code] = state
     }
 
@@ -225,7 +225,8 @@ extension SecureChatClient {
                     ciphertexts.append(try encryptPairwise(plaintext, for: device, changes: &changes))
                     keyState.distributedTo.insert(Self.sessionName(device))
                 }
-                changes.enqueue(try Self.encode(ClientFrame.Send(id: Self.newMessageId(), recipients: ciphertexts)))
+                let distributionId = Self.newMessageId()
+                changes.enqueue(id: distributionId, try Self.encode(ClientFrame.send(.init(id: distributionId, recipients: ciphertexts))))
             }
         }
         let id = Self.newMessageId()
@@ -238,10 +239,10 @@ extension SecureChatClient {
         }
         changes.put(.senderKeyState, code, Data(senderKey.serialized.bytes))
         changes.put(.roomState, code, try Self.encode(keyState))
-        changes.enqueue(try Self.encode(ClientFrame.Send(id: id, room: code, ciphertext: Data(ciphertext.serialized))))
+        changes.enqueue(id: id, try Self.encode(ClientFrame.send(.init(id: id, room: code, ciphertext: Data(ciphertext.serialized)))))
         let message = ChatMessage(conversation: .room(code: code), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
         if Self.isArchived(content) { changes.archive(message.conversation.archiveName, try Self.encode(message)) }
-        try store.commit(changes)
+        try commit(changes)
         senderKeys[code] = senderKey
         roomKeyStates[code] = keyState
         return message
@@ -309,7 +310,7 @@ extension SecureChatClient {
         if event.seq > cursor {
             changes.put(.cursor, "inbox", Self.cursorPayload(event.seq))
         }
-        try store.commit(changes)
+        try commit(changes)
         cursor = max(cursor, event.seq)
         emit(.roomEvent(event))
         let joins = joinsToReport.filter { $0.seq == event.seq }
@@ -355,7 +356,7 @@ extension SecureChatClient {
     private func markForRotation(_ code: String, without userId: String) throws(ClientError) {
         var changes = LocalStore.Changes()
         markForRotationChanges(code, without: userId, into: &changes)
-        try store.commit(changes)
+        try commit(changes)
     }
 
     private func markForRotationChanges(_ code: String, without userId: String, into changes: inout LocalStore.Changes) {
@@ -378,7 +379,7 @@ extension SecureChatClient {
     private func forgetRoom(_ code: String) throws(ClientError) {
         var changes = LocalStore.Changes()
         forgetRoomChanges(code, into: &changes)
-        try store.commit(changes)
+        try commit(changes)
     }
 
     private func forgetRoomChanges(_ code: String, into changes: inout LocalStore.Changes) {

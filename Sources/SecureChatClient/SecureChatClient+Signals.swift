@@ -79,7 +79,7 @@ extension SecureChatClient {
             changes.put(.senderKeyState, code, Data(senderKey.serialized.bytes))
             frame = ClientFrame.Ephemeral(room: code, payload: Data(message.serialized))
         }
-        try store.commit(changes)
+        try commit(changes)
         do {
             try await write(.ephemeral(frame))
         } catch {
@@ -104,7 +104,7 @@ extension SecureChatClient {
             logger.debug("a relayed frame could not be decrypted", metadata: ["error": "\(error)"])
             return
         }
-        try store.commit(changes)
+        try commit(changes)
         guard let unpadded = try? MessagePadding.unpad(plaintext),
               let envelope = try? APIJSON.makeDecoder().decode(Envelope.self, from: Data(unpadded)),
               case .typing(let started) = envelope.content

@@ -25,6 +25,8 @@ public actor SecureChatClient {
     /// The highest delivery seq processed and committed: a reconnect resumes after it.
     var cursor: Int64 = 0
     var connection = ConnectionSlot()
+    /// Sends committed locally and not yet accepted by the server, oldest first (as in the store).
+    var outbox: [OutboxEntry] = []
     /// This device's sending key per room, and what it knows about handing it out.
     var senderKeys: [String: SenderKeyState] = [:]
     var roomKeyStates: [String: RoomKeyState] = [:]
@@ -183,6 +185,12 @@ public actor SecureChatClient {
             contacts[contact.userId] = contact
         }
         try loadRooms()
+        for (row, frame) in try store.outbox() {
+            guard case .send(let send) = try? APIJSON.makeDecoder().decode(ClientFrame.self, from: frame) else {
+                throw .corruptLocalState("a queued message")
+            }
+            outbox.append(OutboxEntry(row: row, id: send.id, text: String(decoding: frame, as: UTF8.self)))
+        }
         if let data = try store.record(.cursor, "inbox"), data.count == 8 {
             cursor = data.reduce(0) { $0 << 8 | Int64($1) }
         }

@@ -26,11 +26,10 @@ enum Secrets {
             silent.c_lflag &= ~tcflag_t(ECHO)
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
         }
+        // The typed newline is not echoed, and piped input has none to show: end the prompt's line.
         defer {
-            if isTerminal {
-                tcsetattr(STDIN_FILENO, TCSAFLUSH, &original)
-                FileHandle.standardError.write(Data("\n".utf8))
-            }
+            if isTerminal { tcsetattr(STDIN_FILENO, TCSAFLUSH, &original) }
+            FileHandle.standardError.write(Data("\n".utf8))
         }
         guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw CLIError("nothing entered") }
         return line

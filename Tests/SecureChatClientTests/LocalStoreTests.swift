@@ -57,7 +57,7 @@ struct LocalStoreTests {
             var changes = LocalStore.Changes()
             changes.put(.contact, "zebra-contact-name", Data("zebra-contact-value".utf8))
             changes.archive("direct:zebra-conversation", Data("zebra-archived-text".utf8))
-            changes.enqueue(Data("zebra-queued-frame".utf8))
+            changes.enqueue(id: "zebra-id", Data("zebra-queued-frame".utf8))
             try store.commit(changes)
             var bytes = Data()
             for suffix in ["", "-wal"] {

@@ -25,6 +25,8 @@ public enum Content: Sendable, Equatable {
     case attachment(AttachmentPointer, caption: String?)
     case receipt(Receipt, ids: [String])
     case typing(started: Bool)
+    /// Call set-up for the web client's WebRTC calls: offers, answers, ICE candidates, ends.
+    case call(CallSignal)
     /// The sender's room key (PROTOCOL.md §7.2), sent only over pairwise sessions. The SDK
     /// handles it; applications never see it as a message.
     case senderKey(room: String, distribution: Data)
@@ -38,6 +40,32 @@ public enum Content: Sendable, Equatable {
 
     public var isReceipt: Bool {
         if case .receipt = self { true } else { false }
+    }
+}
+
+/// One step of setting up or ending a call (WebRTC's session descriptions and candidates travel
+/// end-to-end encrypted, so the server never learns them).
+public struct CallSignal: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case offer, answer, candidate, hangup, reject
+    }
+
+    /// Random, chosen by the caller; every signal of one call carries it.
+    public var callId: String
+    public var kind: Kind
+    /// The session description, for `offer` and `answer`.
+    public var sdp: String?
+    /// An ICE candidate line, for `candidate`.
+    public var candidate: String?
+    /// Whether the call carries video (on `offer`).
+    public var video: Bool?
+
+    public init(callId: String, kind: Kind, sdp: String? = nil, candidate: String? = nil, video: Bool? = nil) {
+        self.callId = callId
+        self.kind = kind
+        self.sdp = sdp
+        self.candidate = candidate
+        self.video = video
     }
 }
 
@@ -65,7 +93,7 @@ extension Envelope: Codable {
     static let version = 1
 
     private enum Keys: String, CodingKey {
-        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution, userIds
+        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution, userIds, call
     }
 
     public init(from decoder: any Decoder) throws {
@@ -97,6 +125,8 @@ extension Envelope: Codable {
             content = .typing(started: try container.decode(Bool.self, forKey: .started))
         case "senderKey":
             content = .senderKey(room: try container.decode(String.self, forKey: .room), distribution: try container.decode(Data.self, forKey: .distribution))
+        case "call":
+            content = .call(try container.decode(CallSignal.self, forKey: .call))
         case "admission":
             content = .admission(userIds: try container.decode([String].self, forKey: .userIds))
         case let other:
@@ -137,6 +167,9 @@ extension Envelope: Codable {
         case .typing(let started):
             try container.encode("typing", forKey: .type)
             try container.encode(started, forKey: .started)
+        case .call(let signal):
+            try container.encode("call", forKey: .type)
+            try container.encode(signal, forKey: .call)
         case .admission(let userIds):
             try container.encode("admission", forKey: .type)
             try container.encode(userIds, forKey: .userIds)

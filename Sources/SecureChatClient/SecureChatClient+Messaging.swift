@@ -281,7 +281,7 @@ extension SecureChatClient {
     /// Typing indicators and receipts are shown, not kept.
     static func isArchived(_ content: Content) -> Bool {
         switch content {
-        case .typing, .receipt, .senderKey, .admission: false
+        case .typing, .receipt, .senderKey, .admission, .call: false
         default: true
         }
     }

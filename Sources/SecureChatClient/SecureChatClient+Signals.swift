@@ -6,6 +6,11 @@ import SecureChatProtocol
 /// Receipts, typing indicators, and the conversation as a person sees it (edits, deletions and
 /// reactions applied to the messages they refer to).
 extension SecureChatClient {
+    /// Tests only: makes the stored access token look spent, so the next use refreshes it.
+    func expireAccessTokenForTesting() {
+        account.accessTokenExpiresAt = Date(timeIntervalSinceNow: -1)
+    }
+
     /// Tests only: how long device lists are reused.
     func setDeviceListLifetime(_ seconds: TimeInterval) {
         deviceListLifetime = seconds
@@ -149,7 +154,7 @@ extension SecureChatClient {
                         items[position].reactions[emoji, default: []].insert(sender)
                     }
                 }
-            case .receipt, .typing, .senderKey, .admission:
+            case .receipt, .typing, .senderKey, .admission, .call:
                 break
             }
         }

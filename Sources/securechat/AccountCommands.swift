@@ -3,12 +3,23 @@ import Foundation
 import SecureChatClient
 
 struct ServerOption: ParsableArguments {
-    @Option(help: "The server's URL (default: $SECURECHAT_SERVER or http://127.0.0.1:8080).")
+    @Option(help: "The server's URL (default: $SECURECHAT_SERVER, else \"server\" in ~/.config/securechat/config.json, else http://127.0.0.1:8080).")
     var server: String?
+
+    /// `~/.config/securechat/config.json` (or under $XDG_CONFIG_HOME): `{"server": "https://…"}`.
+    static var configuredServer: String? {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_CONFIG_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
+        guard let data = FileManager.default.contents(atPath: base.appendingPathComponent("securechat/config.json").path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["server"] as? String
+    }
 
     var url: URL {
         get throws {
-            let text = server ?? ProcessInfo.processInfo.environment["SECURECHAT_SERVER"] ?? "http://127.0.0.1:8080"
+            let text = server ?? ProcessInfo.processInfo.environment["SECURECHAT_SERVER"] ?? Self.configuredServer ?? "http://127.0.0.1:8080"
             guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
                 throw CLIError("not a server URL: \(text) (expected http:// or https://)")
             }

@@ -149,6 +149,8 @@ enum Output {
             Described(kind: "typing", text: started ? "started" : "stopped", target: nil, line: started ? "is typing…" : "stopped typing")
         case .senderKey:
             Described(kind: "senderKey", text: nil, target: nil, line: "(a room key)")
+        case .call(let signal):
+            Described(kind: "call", text: signal.kind.rawValue, target: signal.callId, line: "(call \(signal.kind.rawValue))")
         case .admission(let userIds):
             Described(kind: "admission", text: userIds.joined(separator: ","), target: nil, line: "(admitted \(userIds.count) member(s))")
         }

@@ -179,3 +179,48 @@ struct EndToEndTests {
         #expect(!LocalStore.exists(in: other))
     }
 }
+
+@Suite("Sessions with the server", .serialized)
+struct ServerSessionTests {
+    @Test("an access token near its end is refreshed before use; the rotation is stored and the next start uses it")
+    func tokenRefresh() async throws {
+        let server = try ServerBinary()
+        defer { server.stop() }
+        let directories = ["alice", "bob"].map(temporaryDirectory)
+        defer { for directory in directories { try? FileManager.default.removeItem(at: directory) } }
+        var alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directories[0])
+        let bob = try await SecureChatClient.registerForTesting(server: server.url, username: "bob", password: "bob password 12", directory: directories[1])
+        let bobEvents = EventLog(bob)
+        await bob.connect()
+        let before = await alice.account
+        await alice.expireAccessTokenForTesting()
+        try await alice.send("after a refresh", to: "bob")
+        let after = await alice.account
+        #expect(after.accessToken != before.accessToken && after.refreshToken != before.refreshToken)
+        await alice.close()
+        // The rotated refresh token was stored: the old one is spent, the new one works.
+        alice = try await SecureChatClient.open(directory: directories[0], passphrase: "test passphrase")
+        #expect(await alice.account.refreshToken == after.refreshToken)
+        await alice.expireAccessTokenForTesting()
+        await alice.connect()
+        try await alice.flush()
+        #expect(try await bobEvents.texts(1) == ["after a refresh"])
+        await alice.close()
+        await bob.close()
+    }
+
+    @Test("a session the server ended (logout) stops the client with sessionEnded instead of retrying forever")
+    func sessionEnded() async throws {
+        let server = try ServerBinary()
+        defer { server.stop() }
+        let directory = temporaryDirectory("alice")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directory)
+        try await alice.logout()
+        let reopened = try await SecureChatClient.open(directory: directory, passphrase: "test passphrase")
+        let events = EventLog(reopened)
+        await reopened.connect()
+        _ = try await events.next("session ended") { if case .sessionEnded = $0 { true } else { nil } }
+        await reopened.close()
+    }
+}

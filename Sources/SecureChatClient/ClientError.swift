@@ -15,6 +15,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case localStateExists(String)
     /// There is no local store (no account on this device yet).
     case noLocalState(String)
+    /// Another process has this local store open (one process at a time may use it).
+    case storeInUse(String)
     /// No user has that name.
     case unknownUser(String)
     /// The user has no devices to encrypt for.
@@ -42,6 +44,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .corruptLocalState(let detail): "the local store is damaged: \(detail)"
         case .localStateExists(let path): "an account already exists in \(path)"
         case .noLocalState(let path): "no account in \(path): register or log in first"
+        case .storeInUse(let path): "the local store in \(path) is in use by another securechat process"
         case .unknownUser(let name): "no user named \(name)"
         case .noDevices(let name): "\(name) has no devices yet"
         case .identityChanged(let userId):

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NIOConcurrencyHelpers
 import SecureChatProtocol
 
 /// A device's local state in one SQLite file: every value sealed under a key derived from the
@@ -27,11 +28,23 @@ final class LocalStore: Sendable {
     private let queue: DatabaseQueue
     private let keys: StoreKeys
     let path: String
+    /// Held while this store is open; nil once closed.
+    private let lock: NIOLockedValueBox<FileLock?>
 
-    private init(queue: DatabaseQueue, keys: StoreKeys, path: String) {
+    private init(queue: DatabaseQueue, keys: StoreKeys, path: String, lock: FileLock) {
         self.queue = queue
         self.keys = keys
         self.path = path
+        self.lock = NIOLockedValueBox(lock)
+    }
+
+    /// One process at a time: two would each advance their own copy of the same ratchets (and
+    /// reuse message keys). The kernel releases the lock when the process ends, however it ends.
+    private static func takeLock(_ directory: URL) throws(ClientError) -> FileLock {
+        guard let lock = try FileLock.acquire(directory.appendingPathComponent("securechat-client.lock").path) else {
+            throw .storeInUse(directory.path)
+        }
+        return lock
     }
 
     static func exists(in directory: URL) -> Bool {
@@ -50,8 +63,16 @@ final class LocalStore: Sendable {
         var salt = [UInt8](repeating: 0, count: StoreKeys.saltLength)
         var generator = SystemRandomNumberGenerator()
         for index in salt.indices { salt[index] = generator.next() }
-        let keys = try StoreKeys.derive(passphrase: passphrase, salt: salt, cost: cost)
-        let queue = try openQueue(directory)
+        let lock = try takeLock(directory)
+        let keys: StoreKeys
+        let queue: DatabaseQueue
+        do {
+            keys = try StoreKeys.derive(passphrase: passphrase, salt: salt, cost: cost)
+            queue = try openQueue(directory)
+        } catch {
+            lock.release()
+            throw error
+        }
         let costData: Data
         do {
             costData = try JSONEncoder().encode(cost)
@@ -65,12 +86,22 @@ final class LocalStore: Sendable {
                 ])
             }
         }
-        return LocalStore(queue: queue, keys: keys, path: directory.path)
+        return LocalStore(queue: queue, keys: keys, path: directory.path, lock: lock)
     }
 
     /// Opens an existing store with its passphrase.
     static func open(in directory: URL, passphrase: String) throws(ClientError) -> LocalStore {
         guard exists(in: directory) else { throw .noLocalState(directory.path) }
+        let lock = try takeLock(directory)
+        do {
+            return try open(in: directory, passphrase: passphrase, lock: lock)
+        } catch {
+            lock.release()
+            throw error
+        }
+    }
+
+    private static func open(in directory: URL, passphrase: String, lock: FileLock) throws(ClientError) -> LocalStore {
         let queue = try openQueue(directory)
         let meta = try wrap {
             try queue.read { db in
@@ -84,7 +115,7 @@ final class LocalStore: Sendable {
         else { throw .corruptLocalState("the store's header is incomplete") }
         let keys = try StoreKeys.derive(passphrase: passphrase, salt: Array(salt), cost: cost)
         guard (try? keys.open(check, context: Array("check".utf8))) == Data(checkPlaintext) else { throw .wrongPassphrase }
-        return LocalStore(queue: queue, keys: keys, path: directory.path)
+        return LocalStore(queue: queue, keys: keys, path: directory.path, lock: lock)
     }
 
     private static func openQueue(_ directory: URL) throws(ClientError) -> DatabaseQueue {
@@ -224,6 +255,7 @@ final class LocalStore: Sendable {
                     let index = keys.index(name, kind: kind.rawValue)
                     if let payload {
                         let nameBytes = Array(name.utf8)
+                        guard nameBytes.count <= Int(UInt16.max) else { throw ClientError.corruptLocalState("a record name is too long") }
                         var plaintext = Data([UInt8(nameBytes.count >> 8), UInt8(nameBytes.count & 0xff)] + nameBytes)
                         plaintext.append(payload)
                         let sealed = keys.seal(plaintext, context: [kind.rawValue] + Array(index))
@@ -256,7 +288,14 @@ final class LocalStore: Sendable {
         }
     }
 
+    /// Closes the database and releases the lock (once; later calls do nothing).
     func close() {
+        let held = lock.withLockedValue { value in
+            defer { value = nil }
+            return value
+        }
+        guard let held else { return }
         try? queue.close()
+        held.release()
     }
 }

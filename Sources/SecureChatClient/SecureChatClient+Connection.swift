@@ -20,6 +20,8 @@ struct ConnectionSlot {
     var caughtUp = false
     /// Outbox rows written to the current socket, by client message id.
     var inFlight: [String: Int64] = [:]
+    /// Counts sockets: work that awaited across a socket's end must not touch the next one's state.
+    var generation = 0
     var flushWaiters: [CheckedContinuation<Result<Void, ClientError>, Never>] = []
     var caughtUpWaiters: [CheckedContinuation<Void, Never>] = []
 }
@@ -140,6 +142,7 @@ extension SecureChatClient {
     }
 
     private func opened(_ writer: WebSocketOutboundWriter) async throws {
+        connection.generation += 1
         connection.writer = writer
         let hello = ClientFrame.hello(.init(token: account.accessToken, deviceId: account.deviceId, resumeAfter: cursor))
         try await write(hello)
@@ -169,8 +172,9 @@ extension SecureChatClient {
         case .welcome(let welcome):
             connection.welcomed = true
             if welcome.lastSeq < cursor {
-                // The server's counter is behind ours (restored from a backup): follow it.
-                cursor = welcome.lastSeq
+                // The server's counter is behind ours (restored from a backup): it sends everything
+                // it still stores, from its first seq (API.md §5.3), so start counting again.
+                cursor = 0
                 var changes = LocalStore.Changes()
                 changes.put(.cursor, "inbox", Self.cursorPayload(cursor))
                 try commit(changes)
@@ -231,7 +235,10 @@ extension SecureChatClient {
     /// Writes every queued send not yet written on this socket, oldest first.
     func sendOutbox() async throws {
         guard connection.welcomed, let writer = connection.writer else { return }
+        let generation = connection.generation
         for entry in outbox where connection.inFlight[entry.id] == nil {
+            // The socket this loop writes to may have ended during the last write.
+            guard connection.generation == generation, connection.writer != nil else { return }
             connection.inFlight[entry.id] = entry.row
             try await writer.write(.text(entry.text))
         }
@@ -259,10 +266,19 @@ extension SecureChatClient {
         default:
             // Refused for good (too large, not a member any more): drop it and say so.
             try removeFromOutbox(row)
+            failedSends[id] = error.message
             emit(.sendFailed(id: id, reason: error.message))
             resumeFlushWaitersIfEmpty()
         }
     }
+
+    /// Why the server refused a message of this device for good, if it did (since the client opened).
+    public func failure(of id: String) -> String? {
+        failedSends[id]
+    }
+
+    /// The ids of messages the server refused for good since the client opened.
+    public var failedSendIds: [String] { failedSends.keys.sorted() }
 
     /// Drops the ciphertexts of devices that no longer exist from a queued pairwise send and
     /// queues the rest under the same id (a refused send was not stored, so the id is still free).
@@ -281,6 +297,7 @@ extension SecureChatClient {
         send.recipients = recipients.filter { existing.contains(DeviceAddress(userId: $0.userId, deviceId: $0.deviceId)) }
         if send.recipients?.isEmpty ?? true {
             try removeFromOutbox(row)
+            failedSends[id] = "none of its recipients' devices exist any more"
             emit(.sendFailed(id: id, reason: "none of its recipients' devices exist any more"))
             resumeFlushWaitersIfEmpty()
             return
@@ -315,8 +332,26 @@ extension SecureChatClient {
         return account.accessToken
     }
 
+    /// Refreshes at most once at a time: the server ends the whole session when one refresh token
+    /// is used twice (API.md §1.6), so concurrent callers wait for the refresh in progress.
     func refreshTokenIfNeeded() async throws(ClientError) {
         guard account.accessTokenExpiresAt.timeIntervalSinceNow < 60 else { return }
+        let task: Task<Void, any Error>
+        if let running = refreshing {
+            task = running
+        } else {
+            task = Task { try await self.refreshToken() }
+            refreshing = task
+        }
+        do {
+            try await task.value
+        } catch {
+            throw (error as? ClientError) ?? .unreachable("\(error)")
+        }
+    }
+
+    private func refreshToken() async throws(ClientError) {
+        defer { refreshing = nil }
         let tokens: TokenResponse = try await api.send(.POST, "/v1/sessions/refresh", json: RefreshRequest(refreshToken: account.refreshToken))
         account.apply(tokens)
         var changes = LocalStore.Changes()

@@ -123,6 +123,7 @@ extension SecureChatClient {
         let listed: UserDevicesResponse = try await api.send(.GET, "/v1/users/\(APIClient.segment(userId))/devices", token: token)
         var contact = contacts[userId]
             ?? Contact(userId: userId, username: listed.username, devices: [:], changedDevices: nil, verified: false)
+        contact.username = listed.username
         let seen = Dictionary(listed.devices.map { ($0.deviceId, $0.identityKey) }, uniquingKeysWith: { first, _ in first })
         let isFirstContact = contacts[userId] == nil
         var changes = LocalStore.Changes()
@@ -175,7 +176,8 @@ extension SecureChatClient {
             let token = try await validToken()
             let claimed: BundleResponse = try await api.send(.POST, "/v1/users/\(APIClient.segment(userId))/bundles", token: token)
             var changes = LocalStore.Changes()
-            for device in devices {
+            // Sessions made while the claim was under way (a message from them, another send) stay.
+            for device in devices where sessions[device] == nil {
                 guard let bundle = claimed.devices.first(where: { $0.deviceId == device.deviceId }) else {
                     throw .noDevices(contacts[userId]?.username ?? userId)
                 }
@@ -212,6 +214,17 @@ extension SecureChatClient {
             // A first contact: learn their name and devices (trusted as first seen).
             _ = try? await currentDevices(of: delivery.sender.userId)
         }
+        // What decrypting may change in memory before the commit; put back if the commit fails,
+        // so that the delivery, which the server sends again, still decrypts.
+        let before = (
+            session: sessions[delivery.sender], keys: keys, roomKeys: delivery.room.flatMap { senderKeyStores[$0] },
+            contact: contacts[delivery.sender.userId])
+        let restore = { [self] in
+            sessions[delivery.sender] = before.session
+            keys = before.keys
+            if let room = delivery.room { senderKeyStores[room] = before.roomKeys }
+            contacts[delivery.sender.userId] = before.contact
+        }
         var changes = LocalStore.Changes()
         let plaintext: [UInt8]
         do {
@@ -228,7 +241,7 @@ extension SecureChatClient {
         guard let unpadded = try? MessagePadding.unpad(plaintext),
               let envelope = try? APIJSON.makeDecoder().decode(Envelope.self, from: Data(unpadded))
         else {
-            try commit(changes)
+            try commit(changes, orRestore: restore)
             emit(.undecryptable(sender: delivery.sender, reason: "the decrypted content is not a message this client understands"))
             try await acknowledge(delivery.seq)
             return
@@ -236,12 +249,12 @@ extension SecureChatClient {
         if case .senderKey(let room, let distribution) = envelope.content {
             do {
                 guard delivery.room == nil else { throw ClientError.cryptography("a room key arrived in a room message") }
-                try processDistribution(distribution, room: room, from: delivery.sender, changes: &changes)
+                try await processDistribution(distribution, room: room, from: delivery.sender, changes: &changes)
             } catch {
                 emit(.undecryptable(sender: delivery.sender, reason: "a room key was refused: \(error)"))
             }
             changes.put(.cursor, "inbox", Self.cursorPayload(delivery.seq))
-            try commit(changes)
+            try commit(changes, orRestore: restore)
             cursor = delivery.seq
             try await write(.ack(.init(seq: delivery.seq)))
             return
@@ -267,7 +280,7 @@ extension SecureChatClient {
             changes.archive(message.conversation.archiveName, try Self.encode(message))
         }
         changes.put(.cursor, "inbox", Self.cursorPayload(delivery.seq))
-        try commit(changes)
+        try commit(changes, orRestore: restore)
         cursor = delivery.seq
         // Committed: the application hears of it now, even if the socket closes before the ack
         // goes out (the next connection resumes after the stored cursor).
@@ -275,6 +288,16 @@ extension SecureChatClient {
         try await write(.ack(.init(seq: delivery.seq)))
         if sendsDeliveryReceipts, !message.outgoing, Self.isArchived(envelope.content) {
             await acknowledgeDelivery(of: message)
+        }
+    }
+
+    /// Commits, or undoes the in-memory changes `restore` knows of and rethrows.
+    private func commit(_ changes: LocalStore.Changes, orRestore restore: () -> Void) throws(ClientError) {
+        do {
+            try commit(changes)
+        } catch {
+            restore()
+            throw error
         }
     }
 

@@ -155,42 +155,23 @@ extension SecureChatClient {
         } else {
             members = try await self.members(of: code)
         }
-        var keyState = roomKeyStates[code] ?? RoomKeyState()
-        // A room joined before rosters were kept: its current members, as when joining.
-        let admitted = keyState.admitted ?? Set(members.map(\.userId))
-        keyState.admitted = admitted
-        var recipients: [DeviceAddress] = []
-        let listed = Set(members.map(\.userId))
-        keyState.unconfirmed.formIntersection(listed)
-        for member in members where !admitted.contains(member.userId) && !keyState.unconfirmed.contains(member.userId) {
-            keyState.unconfirmed.insert(member.userId)
-            emit(.unconfirmedMember(room: code, userId: member.userId))
-        }
-        for member in members where admitted.contains(member.userId) {
+        // Device lists first (they may await); the room's own state is read only afterwards.
+        for member in members {
             let known = contacts[member.userId]
             if known == nil || known?.hasPendingChange == true || Set(known?.devices.keys.map { $0 } ?? []) != Set(member.deviceIds) {
                 _ = try await currentDevices(of: member.userId)
             }
-            for deviceId in member.deviceIds where contacts[member.userId]?.devices[deviceId] != nil {
-                let device = DeviceAddress(userId: member.userId, deviceId: deviceId)
-                if device != address { recipients.append(device) }
-            }
         }
-        let now = UInt64(Date().timeIntervalSince1970)
-        keyState.unconfirmed = keyState.unconfirmed.union(roomKeyStates[code]?.unconfirmed ?? []).intersection(listed).subtracting(admitted)
-        var senderKey = senderKeys[code] ?? SenderKeyState(distributionId: Self.randomBytes(16), createdAt: now)
-        if keyState.rotateBeforeNextSend || senderKey.needsRotation(policy: senderKeyRotation, now: now) {
-            senderKey = senderKey.rotated(now: now)
-            keyState.rotateBeforeNextSend = false
+        var plan = planRoomSend(code, members: members)
+        // Sessions for devices that lack one: this awaits, so the plan is made again afterwards
+        // (a concurrent send, a typing indicator or a removal may have changed the room's state).
+        while case let missing = plan.needing.filter({ sessions[$0] == nil }), !missing.isEmpty {
+            try await ensureSessions(for: missing)
+            plan = planRoomSend(code, members: members)
         }
-        if keyState.chainId != senderKey.chainId {
-            keyState.chainId = senderKey.chainId
-            keyState.distributedTo = []
-        }
-        let needing = recipients.filter { !keyState.distributedTo.contains(Self.sessionName($0)) }
-        try await ensureSessions(for: needing)
+        let (senderKey, keyState, needing) = (plan.senderKey, plan.keyState, plan.needing)
 
-        // From here on nothing is awaited until the commit: the states read above stay current.
+        // From here on nothing is awaited until the commit, so the plan is current.
         let sessionsBefore = sessions
         let message: ChatMessage
         do {
@@ -206,6 +187,41 @@ extension SecureChatClient {
             logger.debug("a queued room send waits for the connection", metadata: ["error": "\(error)"])
         }
         return message
+    }
+
+    /// Who gets this device's room key and message now, from the room's state as it is at this
+    /// moment (no awaits: the caller uses the result before anything else can run).
+    private func planRoomSend(_ code: String, members: [MemberResponse]) -> (senderKey: SenderKeyState, keyState: RoomKeyState, needing: [DeviceAddress]) {
+        var keyState = roomKeyStates[code] ?? RoomKeyState()
+        let listed = Set(members.map(\.userId))
+        // A room whose roster was never set here (joined from another device, or before rosters
+        // were kept): its current members, as when joining, except those already reported.
+        let admitted = keyState.admitted ?? listed.subtracting(keyState.unconfirmed)
+        keyState.admitted = admitted
+        keyState.unconfirmed.formIntersection(listed)
+        for member in members where !admitted.contains(member.userId) && !keyState.unconfirmed.contains(member.userId) {
+            keyState.unconfirmed.insert(member.userId)
+            emit(.unconfirmedMember(room: code, userId: member.userId))
+        }
+        var recipients: [DeviceAddress] = []
+        for member in members where admitted.contains(member.userId) {
+            for deviceId in member.deviceIds where contacts[member.userId]?.devices[deviceId] != nil {
+                let device = DeviceAddress(userId: member.userId, deviceId: deviceId)
+                if device != address { recipients.append(device) }
+            }
+        }
+        let now = UInt64(Date().timeIntervalSince1970)
+        var senderKey = senderKeys[code] ?? SenderKeyState(distributionId: Self.randomBytes(16), createdAt: now)
+        if keyState.rotateBeforeNextSend || senderKey.needsRotation(policy: senderKeyRotation, now: now) {
+            senderKey = senderKey.rotated(now: now)
+            keyState.rotateBeforeNextSend = false
+        }
+        if keyState.chainId != senderKey.chainId {
+            keyState.chainId = senderKey.chainId
+            keyState.distributedTo = []
+        }
+        let needing = recipients.filter { !keyState.distributedTo.contains(Self.sessionName($0)) }
+        return (senderKey, keyState, needing)
     }
 
     /// Encrypts the distributions and the message, and commits them with the advanced states.
@@ -271,7 +287,17 @@ extension SecureChatClient {
     }
 
     /// A member's key for a room, received over their pairwise session.
-    func processDistribution(_ distribution: Data, room: String, from sender: DeviceAddress, changes: inout LocalStore.Changes) throws {
+    func processDistribution(_ distribution: Data, room: String, from sender: DeviceAddress, changes: inout LocalStore.Changes) async throws {
+        // The room is named inside the encryption by whoever sent it: only a room code of a room
+        // this account is in may get a record (another device of the account may have joined it).
+        guard Self.isRoomCode(room) else { throw ClientError.cryptography("a room key for something that is not a room") }
+        if roomKeyStates[room] == nil && senderKeyStores[room] == nil {
+            do {
+                _ = try await members(of: room)
+            } catch {
+                throw ClientError.cryptography("a room key for a room this account is not in")
+            }
+        }
         let message = try SenderKeyDistributionMessage(serialized: [UInt8](distribution))
         let owner = ProtocolAddress(name: sender.userId, deviceId: sender.deviceId)
         var keys = senderKeyStores[room] ?? SenderKeyStore()
@@ -285,6 +311,11 @@ extension SecureChatClient {
     /// A membership change: who left or was removed loses their keys here, and this device's next
     /// message to the room starts a new sender key, so they cannot read anything sent afterwards.
     func handle(_ event: ServerFrame.RoomEvent) async throws {
+        guard event.seq > cursor else {
+            // Processed before (a resume raced an ack): acknowledge again, apply nothing twice.
+            try await write(.ack(.init(seq: event.seq)))
+            return
+        }
         var changes = LocalStore.Changes()
         memberLists[event.room] = nil
         switch event.change {
@@ -337,10 +368,11 @@ extension SecureChatClient {
     /// An admission in a room message: followed only when its sender is an admitted member whom
     /// the server lists as owner or admin.
     func processAdmission(_ userIds: [String], room: String, from sender: DeviceAddress, changes: inout LocalStore.Changes) async throws {
+        let members = try await self.members(of: room)
+        // Read after the await: a removal handled meanwhile must not be undone.
         guard var state = roomKeyStates[room], let admitted = state.admitted, admitted.contains(sender.userId) else {
             throw ClientError.cryptography("an admission from a member this device does not trust was ignored")
         }
-        let members = try await self.members(of: room)
         guard let role = members.first(where: { $0.userId == sender.userId })?.role, role >= .admin else {
             throw ClientError.cryptography("an admission from a member who is not an admin was ignored")
         }
@@ -394,6 +426,11 @@ extension SecureChatClient {
         changes.delete(.roomState, code)
     }
 
+    /// Room codes are short lowercase base32 (API.md §1.3); anything else is not a room.
+    static func isRoomCode(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) }
+    }
+
     static func senderKeyRecordName(room: String, owner: ProtocolAddress) -> String {
         "\(room)/\(owner.name).\(owner.deviceId)"
     }
@@ -409,7 +446,7 @@ extension SecureChatClient {
         }
         var byRoom: [String: [SenderKeyRecord]] = [:]
         for (name, payload) in try store.records(.senderKeyRecord) {
-            guard let slash = name.firstIndex(of: "/"), let record = try? SenderKeyRecord(serialized: SecretBytes(payload)) else {
+            guard let slash = name.lastIndex(of: "/"), let record = try? SenderKeyRecord(serialized: SecretBytes(payload)) else {
                 throw .corruptLocalState("sender key record \(name)")
             }
             byRoom[String(name[..<slash]), default: []].append(record)

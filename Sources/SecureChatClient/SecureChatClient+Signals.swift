@@ -97,6 +97,8 @@ extension SecureChatClient {
         let delivery = ServerFrame.Delivery(
             seq: 0, messageId: 0, sender: ephemeral.sender, clientMessageId: "", room: ephemeral.room,
             ciphertext: ephemeral.payload, sentAt: Date())
+        // A relayed frame never starts anything: no session from a prekey message, no first contact.
+        guard ephemeral.room != nil || (sessions[ephemeral.sender] != nil && contacts[ephemeral.sender.userId] != nil) else { return }
         var changes = LocalStore.Changes()
         let plaintext: [UInt8]
         do {

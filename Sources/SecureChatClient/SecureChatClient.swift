@@ -27,6 +27,10 @@ public actor SecureChatClient {
     var connection = ConnectionSlot()
     /// Sends committed locally and not yet accepted by the server, oldest first (as in the store).
     var outbox: [OutboxEntry] = []
+    /// Sends the server refused for good, with its reason.
+    var failedSends: [String: String] = [:]
+    /// The token refresh in progress, which every other caller waits for.
+    var refreshing: Task<Void, any Error>?
     /// This device's sending key per room, and what it knows about handing it out.
     var senderKeys: [String: SenderKeyState] = [:]
     var roomKeyStates: [String: RoomKeyState] = [:]
@@ -253,11 +257,18 @@ public actor SecureChatClient {
     /// Ends this device's session on the server, then closes. The local store stays (its keys
     /// still decrypt the archive); log in again to use the account.
     public func logout() async throws(ClientError) {
-        let token = account.accessToken
+        let token: String
+        do {
+            token = try await validToken()
+        } catch .server(401, _, _) {
+            // The refresh token is spent or revoked: the session has ended already.
+            await close()
+            return
+        }
         await close()
         do {
             try await api.send(.DELETE, "/v1/sessions/current", token: token)
-        } catch .server(401, _, _) {
+        } catch .server(401, .unauthorized, _) {
             // Already ended.
         }
     }

@@ -49,8 +49,7 @@ struct Chat: AsyncParsableCommand {
                             let sender = await client.displayName(of: message.sender.userId)
                             Output.line("(new message from \(sender) elsewhere)")
                         case .sessionEnded:
-                            Output.line("! the server ended this device's session: log in again")
-                            return
+                            throw CLIError("the server ended this device's session: log in again")
                         default:
                             await Output.notice(event, client: client)
                         }

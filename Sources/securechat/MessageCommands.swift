@@ -33,9 +33,17 @@ struct Send: AsyncParsableCommand {
                 let conversation = try await Target(target).conversation(client)
                 let message = try await client.send(.text(text, replyTo: replyTo), in: conversation)
                 try await client.flush()
+                try await Self.checkAccepted(message.id, client)
                 Output.line(store.json ? #"{"id":"\#(message.id)","sent":true}"# : "sent \(message.id)")
             }
         }
+    }
+}
+
+extension Send {
+    /// A flushed send is either accepted or refused for good; a refusal is an error.
+    static func checkAccepted(_ id: String, _ client: SecureChatClient) async throws {
+        if let reason = await client.failure(of: id) { throw CLIError("the server refused the message: \(reason)") }
     }
 }
 
@@ -56,6 +64,7 @@ struct SendFile: AsyncParsableCommand {
                 let bar = ProgressBar("sending \(file.lastPathComponent)")
                 let message = try await client.sendFile(file, in: conversation, caption: caption, contentType: contentType) { bar.update($0, $1) }
                 try await client.flush()
+                try await Send.checkAccepted(message.id, client)
                 Output.line(store.json ? #"{"id":"\#(message.id)","sent":true}"# : "sent \(file.lastPathComponent) as \(message.id)")
             }
         }
@@ -98,6 +107,11 @@ struct Listen: AsyncParsableCommand {
     @Option(help: "Exit after this many messages.") var count: Int?
     @Option(help: "Exit after this many seconds.") var timeout: Double?
     @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        if let timeout, !(timeout > 0 && timeout < 1e9) { throw ValidationError("--timeout must be a number of seconds above 0") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+    }
 
     func run() async throws {
         try await reporting {

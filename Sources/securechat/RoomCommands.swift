@@ -174,6 +174,7 @@ struct RoomAdmit: AsyncParsableCommand {
             try await store.withClient(connected: true) { client in
                 try await client.admit(try await member.userId(client), to: member.room)
                 try await client.flush()
+                if await !client.failedSendIds.isEmpty { throw CLIError("the server refused the admission message") }
                 Output.line(store.json ? #"{"admitted":true}"# : "admitted \(member.username) to #\(member.room)")
             }
         }

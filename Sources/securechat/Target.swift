@@ -32,7 +32,7 @@ final class ProgressBar: @unchecked Sendable {
 
     func update(_ done: UInt64, _ total: UInt64) {
         guard enabled else { return }
-        let percent = total == 0 ? 100 : Int(done * 100 / total)
+        let percent = total == 0 ? 100 : Int(min(done, total) * 100 / total)
         lock.lock()
         defer { lock.unlock() }
         guard percent != lastPercent else { return }

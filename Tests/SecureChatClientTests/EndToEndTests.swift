@@ -209,6 +209,59 @@ struct ServerSessionTests {
         await bob.close()
     }
 
+    @Test("many calls needing a refresh at once share one refresh (a refresh token used twice would end the session)")
+    func concurrentRefresh() async throws {
+        let server = try ServerBinary()
+        defer { server.stop() }
+        let directories = ["alice", "bob"].map(temporaryDirectory)
+        defer { for directory in directories { try? FileManager.default.removeItem(at: directory) } }
+        let alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directories[0])
+        let bob = try await SecureChatClient.registerForTesting(server: server.url, username: "bob", password: "bob password 12", directory: directories[1])
+        let bobEvents = EventLog(bob)
+        await bob.connect()
+        await alice.expireAccessTokenForTesting()
+        await alice.connect()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<6 { group.addTask { try await alice.send("together \(index)", to: "bob") } }
+            try await group.waitForAll()
+        }
+        try await alice.flush()
+        #expect(Set(try await bobEvents.texts(6)) == Set((0..<6).map { "together \($0)" }))
+        // Still logged in afterwards.
+        #expect(try await alice.devices().count == 1)
+        await alice.close()
+        await bob.close()
+    }
+
+    @Test("a room key naming something that is not a room of ours is refused; the store still opens")
+    func hostileRoomKey() async throws {
+        let server = try ServerBinary()
+        defer { server.stop() }
+        let directories = ["alice", "mallory"].map(temporaryDirectory)
+        defer { for directory in directories { try? FileManager.default.removeItem(at: directory) } }
+        var alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directories[0])
+        let mallory = try await SecureChatClient.registerForTesting(server: server.url, username: "mallory", password: "mallory password", directory: directories[1])
+        let aliceEvents = EventLog(alice)
+        await alice.connect()
+        await mallory.connect()
+        let key = Data(repeating: 7, count: 90)
+        for room in ["x/a", "x/b", String(repeating: "z", count: 70_000), "abcdefghijklmnopqrst"] {
+            try await mallory.send(.senderKey(room: room, distribution: key), to: "alice")
+        }
+        try await mallory.send("still friends?", to: "alice")
+        try await mallory.flush()
+        for _ in 0..<4 {
+            let reason = try await aliceEvents.next("a refused room key") { if case .undecryptable(_, let reason) = $0 { reason } else { nil } }
+            #expect(reason.contains("room key"))
+        }
+        #expect(try await aliceEvents.texts(1) == ["still friends?"])
+        await alice.close()
+        alice = try await SecureChatClient.open(directory: directories[0], passphrase: "test passphrase")
+        #expect(await alice.senderKeyStores.isEmpty)
+        await alice.close()
+        await mallory.close()
+    }
+
     @Test("a session the server ended (logout) stops the client with sessionEnded instead of retrying forever")
     func sessionEnded() async throws {
         let server = try ServerBinary()

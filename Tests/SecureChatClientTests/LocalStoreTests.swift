@@ -29,6 +29,9 @@ struct LocalStoreTests {
             update.put(.session, "bob.1", Data([4]))
             update.delete(.session, "carol.2")
             try store.commit(update)
+            // One process at a time: a second opening waits for the first to close.
+            #expect(throws: ClientError.storeInUse(directory.path)) { try LocalStore.open(in: directory, passphrase: "correct horse") }
+            store.close()
 
             let reopened = try LocalStore.open(in: directory, passphrase: "correct horse")
             defer { reopened.close() }
@@ -45,7 +48,8 @@ struct LocalStoreTests {
 
     @Test("a wrong passphrase is refused before anything is read")
     func wrongPassphrase() throws {
-        try withStore { directory, _ in
+        try withStore { directory, store in
+            store.close()
             #expect(throws: ClientError.wrongPassphrase) { try LocalStore.open(in: directory, passphrase: "correct horse ") }
             #expect(throws: ClientError.wrongPassphrase) { try LocalStore.open(in: directory, passphrase: "") }
         }

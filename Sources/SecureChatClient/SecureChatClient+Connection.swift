@@ -232,6 +232,16 @@ extension SecureChatClient {
         }
     }
 
+    /// After a local commit: writes what is queued if a socket is up. A failed write leaves it
+    /// queued; the next connection sends it.
+    func sendOutboxIfConnected() async {
+        do {
+            try await sendOutbox()
+        } catch {
+            logger.debug("queued sends wait for the connection", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Writes every queued send not yet written on this socket, oldest first.
     func sendOutbox() async throws {
         guard connection.welcomed, let writer = connection.writer else { return }

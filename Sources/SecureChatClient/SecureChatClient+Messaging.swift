@@ -54,12 +54,7 @@ extension SecureChatClient {
             sessions = sessionsBefore
             throw error
         }
-        do {
-            try await sendOutbox()
-        } catch {
-            // Stays queued; the next connection sends it.
-            logger.debug("a queued send waits for the connection", metadata: ["error": "\(error)"])
-        }
+        await sendOutboxIfConnected()
         return ChatMessage(conversation: .direct(userId: userId), sender: address, envelope: envelope, sentAt: Date(), outgoing: true)
     }
 

@@ -180,12 +180,7 @@ extension SecureChatClient {
             sessions = sessionsBefore
             throw error
         }
-        do {
-            try await sendOutbox()
-        } catch {
-            // Stays queued; the next connection sends it.
-            logger.debug("a queued room send waits for the connection", metadata: ["error": "\(error)"])
-        }
+        await sendOutboxIfConnected()
         return message
     }
 

@@ -211,27 +211,20 @@ struct ServerSessionTests {
 
     @Test("many calls needing a refresh at once share one refresh (a refresh token used twice would end the session)")
     func concurrentRefresh() async throws {
-        let server = try ServerBinary()
-        defer { server.stop() }
-        let directories = ["alice", "bob"].map(temporaryDirectory)
-        defer { for directory in directories { try? FileManager.default.removeItem(at: directory) } }
-        let alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directories[0])
-        let bob = try await SecureChatClient.registerForTesting(server: server.url, username: "bob", password: "bob password 12", directory: directories[1])
-        let bobEvents = EventLog(bob)
-        await bob.connect()
-        await alice.expireAccessTokenForTesting()
-        await alice.connect()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<6 { group.addTask { try await alice.send("together \(index)", to: "bob") } }
-            try await group.waitForAll()
-        }
-        try await alice.flush()
-        #expect(Set(try await bobEvents.texts(6)) == Set((0..<6).map { "together \($0)" }))
-        // Still logged in afterwards.
-        #expect(try await alice.devices().count == 1)
-        await alice.close()
-        await bob.close()
-    }
+        try await withAliceAndBob { server, alice, bob, directories in
+            let bobEvents = EventLog(bob)
+            await bob.connect()
+            await alice.expireAccessTokenForTesting()
+            await alice.connect()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<6 { group.addTask { try await alice.send("together \(index)", to: "bob") } }
+                try await group.waitForAll()
+            }
+            try await alice.flush()
+            #expect(Set(try await bobEvents.texts(6)) == Set((0..<6).map { "together \($0)" }))
+            // Still logged in afterwards.
+            #expect(try await alice.devices().count == 1)
+        }    }
 
     @Test("a room key naming something that is not a room of ours is refused; the store still opens")
     func hostileRoomKey() async throws {

@@ -147,3 +147,20 @@ actor EventLog {
         return texts
     }
 }
+
+/// Alice and Bob, registered on a fresh server binary with stores in fresh folders; everything is
+/// removed afterwards.
+func withAliceAndBob(
+    _ body: (ServerBinary, SecureChatClient, SecureChatClient, [URL]) async throws -> Void
+) async throws {
+    let server = try ServerBinary()
+    defer { server.stop() }
+    let directories = ["alice", "bob"].map(temporaryDirectory)
+    defer { for directory in directories { try? FileManager.default.removeItem(at: directory) } }
+    let alice = try await SecureChatClient.registerForTesting(server: server.url, username: "alice", password: "alice password 1", directory: directories[0])
+    let bob = try await SecureChatClient.registerForTesting(server: server.url, username: "bob", password: "bob password 12", directory: directories[1])
+    try await body(server, alice, bob, directories)
+    await alice.close()
+    await bob.close()
+}
+

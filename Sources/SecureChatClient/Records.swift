@@ -59,8 +59,21 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     public var envelope: Envelope
     public var sentAt: Date
     public var outgoing: Bool
+    /// Set when the sending device was not trusted when the message arrived: a device of the
+    /// contact that the user has not accepted yet, or a room member nobody admitted. Show it
+    /// marked, as the server could have put that device or member there.
+    public var unconfirmedSender: Bool?
 
     public var id: String { envelope.id }
+
+    public init(conversation: Conversation, sender: DeviceAddress, envelope: Envelope, sentAt: Date, outgoing: Bool, unconfirmedSender: Bool? = nil) {
+        self.conversation = conversation
+        self.sender = sender
+        self.envelope = envelope
+        self.sentAt = sentAt
+        self.outgoing = outgoing
+        self.unconfirmedSender = unconfirmedSender
+    }
 }
 
 public enum ConnectionState: Sendable, Equatable {

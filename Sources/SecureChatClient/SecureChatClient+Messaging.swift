@@ -270,7 +270,7 @@ extension SecureChatClient {
         }
         let message = ChatMessage(
             conversation: conversation, sender: delivery.sender, envelope: envelope, sentAt: delivery.sentAt,
-            outgoing: delivery.sender.userId == account.userId)
+            outgoing: delivery.sender.userId == account.userId, unconfirmedSender: isUnconfirmed(delivery.sender, room: delivery.room) ? true : nil)
         if Self.isArchived(envelope.content) {
             changes.archive(message.conversation.archiveName, try Self.encode(message))
         }
@@ -284,6 +284,14 @@ extension SecureChatClient {
         if sendsDeliveryReceipts, !message.outgoing, Self.isArchived(envelope.content) {
             await acknowledgeDelivery(of: message)
         }
+    }
+
+    /// Whether a sending device is outside what this device trusts: not among its user's accepted
+    /// devices, or (in a room) a member nobody admitted.
+    func isUnconfirmed(_ sender: DeviceAddress, room: String?) -> Bool {
+        guard let contact = contacts[sender.userId], contact.devices[sender.deviceId] != nil else { return true }
+        if let room, let admitted = roomKeyStates[room]?.admitted, !admitted.contains(sender.userId) { return true }
+        return false
     }
 
     /// Commits, or undoes the in-memory changes `restore` knows of and rethrows.

@@ -74,7 +74,8 @@ struct Chat: AsyncParsableCommand {
 
     private func show(_ message: ChatMessage, client: SecureChatClient) async {
         let sender = message.outgoing ? "you" : await client.displayName(of: message.sender.userId)
-        Output.line("[\(Output.time(message.sentAt))] \(sender) [\(message.id.prefix(6))]: \(Output.describe(message.envelope.content).line)")
+        let mark = message.unconfirmedSender == true ? " (unconfirmed)" : ""
+        Output.line("[\(Output.time(message.sentAt))] \(sender)\(mark) [\(message.id.prefix(6))]: \(Output.describe(message.envelope.content).line)")
     }
 
     /// Handles one typed line; false ends the chat.

@@ -74,7 +74,7 @@ enum Output {
             var object: [String: Any] = [
                 "type": "message", "id": message.id, "from": sender, "fromUserId": message.sender.userId,
                 "fromDevice": message.sender.deviceId, "sentAt": milliseconds(message.sentAt), "outgoing": message.outgoing,
-                "kind": content.kind,
+                "kind": content.kind, "unconfirmedSender": message.unconfirmedSender ?? false,
             ]
             if let text = content.text { object["text"] = text }
             if case .attachment(let pointer, _) = message.envelope.content {
@@ -85,7 +85,7 @@ enum Output {
             if let target = content.target { object["target"] = target }
             self.json(object)
         } else {
-            line("[\(time(message.sentAt))] \(sender): \(content.line)")
+            line("[\(time(message.sentAt))] \(sender)\(message.unconfirmedSender == true ? " (unconfirmed)" : ""): \(content.line)")
         }
     }
 
@@ -121,7 +121,8 @@ enum Output {
         if !item.reactions.isEmpty {
             text += "  " + item.reactions.keys.sorted().map { "\($0)\(item.reactions[$0]?.count ?? 0)" }.joined(separator: " ")
         }
-        line("[\(date(message.sentAt))] \(message.outgoing ? "you" : sender) [\(message.id.prefix(6))]: \(text)")
+        let mark = message.unconfirmedSender == true ? " (unconfirmed)" : ""
+        line("[\(date(message.sentAt))] \(message.outgoing ? "you" : sender)\(mark) [\(message.id.prefix(6))]: \(text)")
     }
 
     struct Described {

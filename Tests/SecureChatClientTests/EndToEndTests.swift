@@ -33,7 +33,7 @@ struct EndToEndTests {
         #expect(received.envelope == sent.envelope)
         #expect(received.conversation == .direct(userId: await alice.userId))
         #expect(received.sender == (await alice.address))
-        #expect(!received.outgoing)
+        #expect(!received.outgoing && received.unconfirmedSender == nil)
 
         let reply = "copy that, over and out"
         try await bob.send(.text(reply, replyTo: sent.id), to: "alice")
@@ -137,6 +137,14 @@ struct EndToEndTests {
         #expect(changed.changedDevices?.keys.sorted() == [await bobLaptop.deviceId])
         // Still held on a second try.
         await #expect(throws: ClientError.identityChanged(userId: bobId)) { try await alice.send("second", to: "bob") }
+        // What the new device says arrives, marked: Alice has not accepted it.
+        await bobLaptop.connect()
+        try await bobLaptop.send("it's me, on my laptop", to: "alice")
+        try await bobLaptop.flush()
+        let unconfirmed = try await aliceEvents.message()
+        #expect(unconfirmed.envelope.content == .text("it's me, on my laptop", replyTo: nil))
+        #expect(unconfirmed.unconfirmedSender == true)
+        await bobLaptop.disconnect()
 
         try await alice.acceptIdentityChange(of: bobId)
         try await alice.send("after accepting", to: "bob")
@@ -144,7 +152,8 @@ struct EndToEndTests {
         for device in [bob, bobLaptop] {
             let events = EventLog(device)
             await device.connect()
-            let texts = try await events.texts(device === bob ? 2 : 1)
+            // Bob's first device also got his laptop's copy of what it sent.
+            let texts = try await events.texts(device === bob ? 3 : 1)
             #expect(texts.last == "after accepting")
         }
         #expect(try await alice.safetyNumbers(with: bobId).count == 2)

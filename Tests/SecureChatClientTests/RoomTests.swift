@@ -157,6 +157,11 @@ struct RoomTests {
         #expect(await mallory.senderKeyStores[room.code] == nil)
         // A non-admin cannot admit.
         await #expect(throws: ClientError.notAdmin(room: room.code)) { try await bob.admit(malloryId, to: room.code) }
+        // Mallory can speak (she holds her own key), but her messages come marked.
+        try await mallory.send("let me in", toRoom: room.code)
+        try await mallory.flush()
+        let fromMallory = try await bobEvents.message()
+        #expect(fromMallory.sender.userId == malloryId && fromMallory.unconfirmedSender == true)
 
         try await alice.admit(malloryId, to: room.code)
         _ = try await bobEvents.next("Mallory admitted for Bob too") { if case .memberAdmitted(_, let id, _) = $0, id == malloryId { id } else { nil } }

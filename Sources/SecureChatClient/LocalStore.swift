@@ -60,9 +60,7 @@ final class LocalStore: Sendable {
         } catch {
             throw .corruptLocalState("cannot create \(directory.path): \(error.localizedDescription)")
         }
-        var salt = [UInt8](repeating: 0, count: StoreKeys.saltLength)
-        var generator = SystemRandomNumberGenerator()
-        for index in salt.indices { salt[index] = generator.next() }
+        let salt = SecretBytes.random(count: StoreKeys.saltLength).bytes
         let lock = try takeLock(directory)
         let keys: StoreKeys
         let queue: DatabaseQueue

@@ -165,6 +165,15 @@ describe('pairwise sessions with random keys', () => {
     assert.ok(await PreKeyBundle.decode(bytes));
   });
 
+  test('two encryptions at once on one ratchet: the second is refused, no key is used twice', async () => {
+    const { aliceSession, bobSession } = await establishedSession();
+    const results = await Promise.allSettled([aliceSession.encrypt(utf8('one')), aliceSession.encrypt(utf8('two'))]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
+    assert.ok(refusal('state')(results[1].reason));
+    assert.equal(new TextDecoder().decode(await bobSession.decrypt(decodeSessionMessage(results[0].value))), 'one');
+    assert.equal(new TextDecoder().decode(await bobSession.decrypt(decodeSessionMessage(await aliceSession.encrypt(utf8('three'))))), 'three');
+  });
+
   test('sessions survive structured cloning (what IndexedDB stores)', async () => {
     const { aliceSession, bobSession } = await establishedSession();
     const restored = Session.fromStorable(structuredClone(bobSession.toStorable()));

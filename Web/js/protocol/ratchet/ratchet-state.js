@@ -33,10 +33,11 @@ export class RatchetState {
     this.previousSendCount = fields.previousSendCount ?? 0;
     this.skipped = fields.skipped ?? new SkippedMessageKeys();
     this.keySource = fields.keySource ?? systemKeySource;
+    this.busy = false;
   }
 
   clone() {
-    return new RatchetState({ ...this, skipped: this.skipped.clone(), keySource: this.keySource.clone() });
+    return new RatchetState({ ...this, skipped: this.skipped.clone(), keySource: this.keySource.clone(), busy: false });
   }
 
   /** Alice: DHs new, DHr = Bob's signed prekey, RK, CKs = KDF_RK(SK, DH(DHs, SPK_B)). */
@@ -51,8 +52,21 @@ export class RatchetState {
     return new RatchetState({ associatedData, rootKey: sharedSecret, sendingKeyPair: ratchetKeyPair, keySource });
   }
 
-  /** Returns { header, ciphertext }; advances the sending chain. */
+  /**
+   * Returns { header, ciphertext }; advances the sending chain. One state serves one operation at
+   * a time: two encryptions interleaved at an await would reuse a message key, so that is refused.
+   */
   async encrypt(plaintext) {
+    if (this.busy) throw new ProtocolError(ErrorCode.state, 'the ratchet is in use by another operation');
+    this.busy = true;
+    try {
+      return await this.encryptNow(plaintext);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async encryptNow(plaintext) {
     if (this.sendingChainKey === null) throw new ProtocolError(ErrorCode.state, 'no sending chain: the responder sends only after receiving');
     if (plaintext.length > ProtocolLimits.maxMessagePlaintext) throw new ProtocolError(ErrorCode.malformed, 'plaintext too large');
     if (this.sendCount >= ProtocolLimits.counterSentinel) throw new ProtocolError(ErrorCode.state, 'sending chain exhausted');
@@ -66,9 +80,15 @@ export class RatchetState {
 
   /** Returns the plaintext; on any refusal this state is unchanged. */
   async decrypt(header, ciphertext) {
-    const { state, plaintext } = await this.decrypted(header, ciphertext);
-    Object.assign(this, state);
-    return plaintext;
+    if (this.busy) throw new ProtocolError(ErrorCode.state, 'the ratchet is in use by another operation');
+    this.busy = true;
+    try {
+      const { state, plaintext } = await this.decrypted(header, ciphertext);
+      Object.assign(this, state);
+      return plaintext;
+    } finally {
+      this.busy = false;
+    }
   }
 
   /** The all-or-nothing step: { state (a new copy), plaintext, messageKey }. */

@@ -68,7 +68,18 @@ export class SenderKeyState {
     return (await this.encryptReturningKey(plaintext)).message.encode();
   }
 
+  /** One operation at a time: interleaved encryptions would reuse an iteration's key, so that is refused. */
   async encryptReturningKey(plaintext) {
+    if (this.busy) throw new ProtocolError(ErrorCode.state, 'the sender key is in use by another operation');
+    this.busy = true;
+    try {
+      return await this.encryptNow(plaintext);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async encryptNow(plaintext) {
     if (plaintext.length > ProtocolLimits.maxMessagePlaintext) throw new ProtocolError(ErrorCode.malformed, 'plaintext too large');
     if (this.iteration >= ProtocolLimits.counterSentinel) throw new ProtocolError(ErrorCode.state, 'sender chain exhausted: rotate');
     const { messageKey, nextChainKey } = await stepChain(this.chainKey);
@@ -83,7 +94,9 @@ export class SenderKeyState {
   }
 
   toStorable() {
-    return { ...this, signingPublicKey: this.signingPublicKey.bytes };
+    const { busy, ...fields } = this;
+    void busy;
+    return { ...fields, signingPublicKey: this.signingPublicKey.bytes };
   }
 
   static fromStorable(stored) {

@@ -72,6 +72,7 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
 /// Every route of the API under `/v1`, the WebSocket at `/v1/ws`, health checks, and the web client.
 func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
     let router = Router(context: ChatRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorBodyMiddleware())
     if let web = services.configuration.webDirectory {
         router.add(middleware: FileMiddleware(web.path, searchForIndexHtml: true))

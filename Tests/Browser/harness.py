@@ -1,0 +1,218 @@
+"""Shared set-up for the browser tests and the screenshot script: the real server binary on a free
+loopback port with a fresh data folder, headless Chromium through Selenium (each browser its own
+profile, so its own IndexedDB: its own device), and the Swift `securechat` CLI as another user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / ".build" / "debug"
+PASSWORD = "correct horse battery"
+WAIT = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find(names: list[str]) -> str | None:
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+CHROMIUM = find(["chromium", "chromium-browser", "google-chrome"])
+CHROMEDRIVER = find(["chromedriver"])
+
+
+class Server:
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="securechat-browser-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(self.folder / "server.log", "wb")
+        self.process = subprocess.Popen(
+            [str(BUILD / "securechat-server"), "serve", "--port", str(self.port), "--data-dir", str(self.folder / "data"),
+             "--web-dir", str(ROOT / "Web"), "--bcrypt-cost", "10"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/ready", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not become ready; see " + str(self.folder / "server.log"))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Browser:
+    """One headless Chromium: one device. Helpers speak in the page's own labels and data-test names."""
+
+    def __init__(self, server: Server, width: int = 1280, height: int = 860, downloads: Path | None = None) -> None:
+        options = Options()
+        options.binary_location = CHROMIUM
+        for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
+                         "--disable-gpu", "--lang=en-US"]:
+            options.add_argument(argument)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.downloads = downloads or Path(tempfile.mkdtemp(prefix="securechat-downloads-"))
+        options.add_experimental_option("prefs", {"download.default_directory": str(self.downloads), "download.prompt_for_download": False})
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.driver.set_window_size(width, height)
+        self.server = server
+        self.driver.get(server.url + "/")
+
+    def quit(self) -> None:
+        self.driver.quit()
+        shutil.rmtree(self.downloads, ignore_errors=True)
+
+    def console_errors(self) -> list[str]:
+        return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+    # ---- waiting and finding
+
+    def wait(self, condition, timeout: float = WAIT, message: str = ""):
+        def safe(driver):
+            try:
+                return condition(driver)
+            except StaleElementReferenceException:
+                return False
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(safe)
+        except TimeoutException:
+            raise AssertionError(f"timed out: {message}\npage text:\n{self.text()[:2000]}\nconsole errors: {self.console_errors()}")
+
+    def el(self, selector: str, timeout: float = WAIT):
+        return self.wait(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()), None), timeout, f"element {selector}")
+
+    def test(self, name: str, timeout: float = WAIT):
+        return self.el(f'[data-test="{name}"]', timeout)
+
+    def text(self) -> str:
+        try:
+            return self.driver.find_element(By.TAG_NAME, "body").text
+        except Exception:  # noqa: BLE001 - only for diagnostics
+            return ""
+
+    def wait_text(self, text: str, timeout: float = WAIT) -> None:
+        self.wait(lambda d: text in self.text(), timeout, f"text {text!r}")
+
+    def messages(self) -> list[str]:
+        return [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, '[data-test="message-text"]')]
+
+    def wait_message(self, text: str, timeout: float = WAIT) -> None:
+        self.wait(lambda d: text in self.messages(), timeout, f"message {text!r}")
+
+    # ---- flows
+
+    def register(self, username: str) -> None:
+        self.test("tab-register").click()
+        self.el("#auth-username").send_keys(username)
+        self.el("#auth-password").send_keys(PASSWORD)
+        self.test("auth-submit").click()
+        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, '[data-test="connection"]').text == "Online", message="online after registering")
+
+    def login(self, username: str) -> None:
+        self.el("#auth-username").send_keys(username)
+        self.el("#auth-password").send_keys(PASSWORD)
+        self.test("auth-submit").click()
+        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, '[data-test="connection"]').text == "Online", message="online after signing in")
+
+    def dialog_confirm(self) -> None:
+        self.test("dialog-confirm").click()
+
+    def start_chat(self, username: str) -> None:
+        self.test("new-chat").click()
+        self.test("new-chat-username").send_keys(username)
+        self.dialog_confirm()
+        self.wait(lambda d: self.test("chat-title").text == username, message=f"chat with {username}")
+
+    def open_conversation(self, title: str) -> None:
+        self.test(f"conversation-{title}").click()
+        self.wait(lambda d: self.test("chat-title").text == title, message=f"conversation {title}")
+
+    def create_room(self, name: str, password: str | None = None) -> str:
+        self.test("create-room").click()
+        self.test("room-name").send_keys(name)
+        if password:
+            self.test("room-password").send_keys(password)
+        self.dialog_confirm()
+        code = self.test("room-code").text.removeprefix("Code ").strip()
+        assert len(code) == 20, code
+        return code
+
+    def join_room(self, code: str, password: str | None = None) -> None:
+        self.test("join-room").click()
+        self.test("join-code").send_keys(code)
+        if password:
+            self.test("join-password").send_keys(password)
+        self.dialog_confirm()
+        self.test("room-code")
+
+    def send(self, text: str) -> None:
+        composer = self.test("composer")
+        composer.send_keys(text)
+        self.test("send").click()
+        self.wait_message(text)
+
+    def status_of(self, text: str) -> str | None:
+        for message in self.driver.find_elements(By.CSS_SELECTOR, '[data-test="message"]'):
+            texts = [e.text for e in message.find_elements(By.CSS_SELECTOR, '[data-test="message-text"]')]
+            if text in texts:
+                marks = message.find_elements(By.CSS_SELECTOR, '[data-test="status"]')
+                return marks[0].get_attribute("data-status") if marks else None
+        return None
+
+
+class CLI:
+    """The Swift command-line client as a second kind of user, in its own home folder."""
+
+    def __init__(self, server: Server, username: str) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix=f"securechat-cli-{username}-"))
+        self.env = {**os.environ, "SECURECHAT_SERVER": server.url, "SECURECHAT_PASSWORD": PASSWORD,
+                    "SECURECHAT_PASSPHRASE": "a local passphrase", "SECURECHAT_HOME": str(self.home)}
+        self.username = username
+
+    def run(self, *arguments: str, timeout: float = 60) -> str:
+        result = subprocess.run([str(BUILD / "securechat"), *arguments], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"securechat {' '.join(arguments)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def listen(self, count: int, timeout: float = 30) -> list[dict]:
+        output = self.run("listen", "--json", "--count", str(count), "--timeout", str(timeout), timeout=timeout + 30)
+        return [json.loads(line) for line in output.splitlines() if line.strip().startswith("{")]
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)

@@ -1,0 +1,163 @@
+"""The web client in a real browser (headless Chromium) against the real server binary:
+
+    python3 -m unittest discover -s Tests/Browser -v
+
+* a browser user and a Swift CLI user in one room read each other's messages;
+* two browser users in a direct conversation: text, receipts, a file transferred and checked;
+* a contact's identity change raises the blocking warning, and nothing is sent until it is accepted;
+* the page's security: the CSP headers, no inline script, no token in any URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unittest
+from pathlib import Path
+
+from harness import CHROMEDRIVER, CHROMIUM, CLI, Browser, Server
+
+if not (CHROMIUM and CHROMEDRIVER):
+    raise unittest.SkipTest("chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)")
+
+
+class WebClientTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.server = Server()
+        self.browsers: list[Browser] = []
+        self.clis: list[CLI] = []
+
+    def tearDown(self) -> None:
+        for browser in self.browsers:
+            # Refusals the flow expects (a wrong password: 403) are logged by Chromium as failed loads.
+            errors = [e for e in browser.console_errors() if "status of 4" not in e]
+            browser.quit()
+            # A page that logged errors failed even if the flow passed.
+            self.assertEqual(errors, [], "console errors in the page")
+        for cli in self.clis:
+            cli.cleanup()
+        self.server.stop()
+
+    def browser(self, **options) -> Browser:
+        browser = Browser(self.server, **options)
+        self.browsers.append(browser)
+        return browser
+
+    def cli(self, username: str) -> CLI:
+        cli = CLI(self.server, username)
+        self.clis.append(cli)
+        return cli
+
+    def test_browser_and_cli_users_read_each_other_in_a_room(self) -> None:
+        carol = self.cli("carol")
+        carol.run("register", "carol")
+        alice = self.browser()
+        alice.register("alice")
+        code = alice.create_room("Weekend plans", password="room secret")
+        carol.env["SECURECHAT_ROOM_PASSWORD"] = "room secret"
+        carol.run("room", "join", code, "--password")
+        # The room was created with automatic admission: the browser admits carol when it sees her join.
+        alice.wait_text("carol joined")
+        carol.run("send", f"#{code}", "hello from the terminal")
+        alice.wait_message("hello from the terminal")
+        alice.send("hello from the browser")
+        received = [m for m in carol.listen(count=1) if m.get("kind") == "text"]
+        self.assertEqual([m["text"] for m in received], ["hello from the browser"])
+        self.assertEqual(received[0]["from"], "alice")
+        self.assertFalse(received[0]["unconfirmedSender"], "the browser's device is confirmed for the CLI")
+        # Wrong room password from another browser: a clear error, no membership.
+        mallory = self.browser()
+        mallory.register("mallory")
+        mallory.test("join-room").click()
+        mallory.test("join-code").send_keys(code)
+        mallory.test("join-password").send_keys("wrong")
+        mallory.dialog_confirm()
+        mallory.wait_text("wrong")
+        self.assertNotIn("Weekend plans", mallory.test("conversation-list").text)
+
+    def test_two_browsers_direct_chat_with_receipts_and_a_file(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        alice.start_chat("bob")
+        alice.send("hi bob")
+        bob.open_conversation("alice")
+        bob.wait_message("hi bob")
+        # Bob has it on screen: alice sees it delivered, then read.
+        alice.wait(lambda d: alice.status_of("hi bob") == "read", message="read receipt")
+        bob.send("hello alice <b>not bold</b>")
+        alice.wait_message("hello alice <b>not bold</b>")
+        self.assertEqual(alice.driver.find_elements("css selector", ".bubble b"), [], "text from the network is never markup")
+
+        # A 300 KiB file with random bytes: uploaded encrypted, downloaded and decrypted by bob.
+        payload = os.urandom(300 * 1024)
+        folder = Path(tempfile.mkdtemp())
+        path = folder / "report.bin"
+        path.write_bytes(payload)
+        alice.driver.find_element("css selector", '[data-test="file-input"]').send_keys(str(path))
+        alice.wait(lambda d: any(e.text == "report.bin" for e in d.find_elements("css selector", '[data-test="attachment-name"]')), message="attachment sent")
+        bob.wait(lambda d: any(e.text == "report.bin" for e in d.find_elements("css selector", '[data-test="attachment-name"]')), message="attachment received")
+        bob.test("attachment-open").click()
+        # Decrypted in bob's page, checked against digest and size, then saved by the browser.
+        saved = bob.downloads / "report.bin"
+        bob.wait(lambda d: saved.exists() and saved.stat().st_size == len(payload), message="the decrypted file saved")
+        digest = hashlib.sha256(saved.read_bytes()).hexdigest()
+        self.assertEqual(digest, hashlib.sha256(payload).hexdigest())
+
+    def test_identity_change_blocks_until_accepted(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        alice.start_chat("bob")
+        alice.send("before")
+        bob.open_conversation("alice")
+        bob.wait_message("before")
+        # Bob signs out (this browser's device is removed) and signs in on a new browser: new keys.
+        bob.test("logout").click()
+        bob.test("dialog-confirm").click()
+        bob.test("tab-login")
+        bob2 = self.browser()
+        bob2.login("bob")
+        bob2.start_chat("alice")
+        bob2.send("it is me, on a new device")
+        warning = alice.test("identity-warning")
+        self.assertIn("bob's security key changed", warning.text)
+        # While the change is pending, sending to bob is refused with the reason shown.
+        alice.test("identity-review").click()
+        digits = alice.test("safety-digits").text.split()
+        self.assertEqual(len(digits), 12)
+        self.assertTrue(all(len(group) == 5 and group.isdigit() for group in digits))
+        alice.test("dialog-cancel").click()
+        alice.test("dialog-confirm").click()  # accept the new key
+        alice.wait(lambda d: not d.find_elements("css selector", '[data-test="identity-warning"]'), message="warning closed")
+        alice.open_conversation("bob")
+        alice.wait_message("it is me, on a new device")
+        alice.send("welcome back")
+        bob2.wait_message("welcome back")
+
+    def test_page_security_headers_and_no_inline_code(self) -> None:
+        import urllib.request
+        with urllib.request.urlopen(self.server.url + "/") as answer:
+            policy = answer.headers["Content-Security-Policy"]
+            html = answer.read().decode()
+            self.assertEqual(answer.headers["X-Content-Type-Options"], "nosniff")
+            self.assertEqual(answer.headers["X-Frame-Options"], "DENY")
+            self.assertEqual(answer.headers["Referrer-Policy"], "no-referrer")
+        self.assertIn("script-src 'self'", policy)
+        self.assertIn("style-src 'self'", policy)
+        self.assertNotIn("unsafe-inline", policy)
+        self.assertNotIn("<script>", html.replace('<script type="module" src="/js/ui/app.js"></script>', ""))
+        self.assertNotIn("style=", html)
+        # No file of the web client writes markup from strings.
+        for path in (Path(__file__).resolve().parents[2] / "Web").rglob("*.js"):
+            # Comments may name what the code avoids.
+            source = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith(("//", "*", "/*")))
+            for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+                self.assertNotIn(forbidden, source, f"{path.name} uses {forbidden}")
+
+
+if __name__ == "__main__":
+    unittest.main()

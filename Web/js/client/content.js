@@ -1,0 +1,61 @@
+// What travels inside the encryption (PROTOCOL.md §14.2): one versioned JSON envelope, padded
+// before encryption. The same layout as SecureChatClient's Envelope.
+import { canonicalJSON } from './api.js';
+import { fromUTF8, toBase64URL, utf8 } from '../protocol/byte-coding.js';
+import { MessagePadding } from '../protocol/padding.js';
+import { randomBytes } from '../protocol/secret-bytes.js';
+
+export const envelopeVersion = 1;
+
+/** 16 random bytes, base64url without padding: an envelope id and the send frame's id. */
+export function newMessageId() {
+  return toBase64URL(randomBytes(16));
+}
+
+/** Types whose messages are kept in the conversation's history. */
+export const archivedTypes = new Set(['text', 'edit', 'delete', 'reaction', 'attachment']);
+
+const required = {
+  text: { text: 'string' },
+  edit: { target: 'string', text: 'string' },
+  delete: { target: 'string' },
+  reaction: { target: 'string', emoji: 'string' },
+  attachment: { attachment: 'object' },
+  receipt: { receipt: 'string', ids: 'array' },
+  typing: { started: 'boolean' },
+  call: { call: 'object' },
+  senderKey: { room: 'string', distribution: 'string' },
+  admission: { userIds: 'array' },
+};
+
+export class ContentError extends Error {}
+
+/** The padded plaintext of an envelope ({id, type, …fields}; `v` is added). */
+export function encodeEnvelope(envelope) {
+  const body = { ...envelope, v: envelopeVersion };
+  if (body.type === 'reaction' && !body.remove) delete body.remove;
+  return MessagePadding.pad(utf8(canonicalJSON(body)));
+}
+
+/** Unpads and checks an envelope; unknown keys are kept but ignored. */
+export function decodeEnvelope(padded) {
+  let envelope;
+  try {
+    envelope = JSON.parse(fromUTF8(MessagePadding.unpad(padded)));
+  } catch {
+    throw new ContentError('the content is not a padded JSON envelope');
+  }
+  if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) throw new ContentError('the content is not an object');
+  if (envelope.v !== envelopeVersion) throw new ContentError(`unsupported content version ${envelope.v}`);
+  if (typeof envelope.id !== 'string' || envelope.id.length === 0) throw new ContentError('the content has no id');
+  const fields = required[envelope.type];
+  if (!fields) throw new ContentError(`unknown content type ${String(envelope.type).slice(0, 20)}`);
+  for (const [name, kind] of Object.entries(fields)) {
+    const value = envelope[name];
+    const ok = kind === 'array' ? Array.isArray(value) : typeof value === kind && value !== null;
+    if (!ok) throw new ContentError(`the ${envelope.type} content lacks ${name}`);
+  }
+  if (envelope.type === 'reaction') envelope.remove = envelope.remove === true;
+  if (envelope.conversation !== undefined && typeof envelope.conversation !== 'string') throw new ContentError('conversation is not a string');
+  return envelope;
+}

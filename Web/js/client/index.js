@@ -1,0 +1,8 @@
+// The web client's SDK: one browser device. Importing this module installs every part.
+export { SecureChatClient, ClientError, hasPendingChange } from './client.js';
+export { ApiError } from './api.js';
+export { directConversation, roomConversation } from './messaging.js';
+export { safeContentType } from './attachments.js';
+import './connection.js';
+import './rooms.js';
+import './signals.js';

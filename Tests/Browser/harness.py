@@ -119,6 +119,13 @@ class Browser:
     def test(self, name: str, timeout: float = WAIT):
         return self.el(f'[data-test="{name}"]', timeout)
 
+    def click(self, name: str, timeout: float = WAIT) -> None:
+        """Clicks a data-test element, finding it again if the page re-rendered it meanwhile."""
+        def attempt(driver):
+            self.test(name, timeout).click()
+            return True
+        self.wait(attempt, timeout, f"click {name}")
+
     def text(self) -> str:
         try:
             return self.driver.find_element(By.TAG_NAME, "body").text
@@ -159,7 +166,7 @@ class Browser:
         self.wait(lambda d: self.test("chat-title").text == username, message=f"chat with {username}")
 
     def open_conversation(self, title: str) -> None:
-        self.test(f"conversation-{title}").click()
+        self.click(f"conversation-{title}")
         self.wait(lambda d: self.test("chat-title").text == title, message=f"conversation {title}")
 
     def create_room(self, name: str, password: str | None = None) -> str:

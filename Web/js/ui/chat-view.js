@@ -256,6 +256,7 @@ export class ChatView {
   onInput() {
     this.input.style.height = 'auto';
     this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
+    this.input.classList.toggle('scrolls', this.input.scrollHeight > 160);
     const now = Date.now();
     if (this.input.value.length > 0 && now - this.lastTypingSent > typingResend) {
       this.lastTypingSent = now;

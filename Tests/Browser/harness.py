@@ -51,7 +51,10 @@ class Server:
         self.folder = Path(tempfile.mkdtemp(prefix="securechat-browser-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(self.folder / "server.log", "wb")
+        self.log = open(self.folder / "server.log", "ab")
+        self.start()
+
+    def start(self) -> None:
         self.process = subprocess.Popen(
             [str(BUILD / "securechat-server"), "serve", "--port", str(self.port), "--data-dir", str(self.folder / "data"),
              "--web-dir", str(ROOT / "Web"), "--bcrypt-cost", "10"],
@@ -66,12 +69,16 @@ class Server:
                 time.sleep(0.2)
         raise RuntimeError("the server did not become ready; see " + str(self.folder / "server.log"))
 
-    def stop(self) -> None:
+    def halt(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        self.halt()
         self.log.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 

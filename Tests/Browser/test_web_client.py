@@ -27,11 +27,12 @@ class WebClientTests(unittest.TestCase):
         self.server = Server()
         self.browsers: list[Browser] = []
         self.clis: list[CLI] = []
+        # Console lines a test provokes on purpose (Chromium logs refused requests and sockets).
+        self.expected_console = ["status of 4"]
 
     def tearDown(self) -> None:
         for browser in self.browsers:
-            # Refusals the flow expects (a wrong password: 403) are logged by Chromium as failed loads.
-            errors = [e for e in browser.console_errors() if "status of 4" not in e]
+            errors = [e for e in browser.console_errors() if not any(expected in e for expected in self.expected_console)]
             browser.quit()
             # A page that logged errors failed even if the flow passed.
             self.assertEqual(errors, [], "console errors in the page")
@@ -137,6 +138,35 @@ class WebClientTests(unittest.TestCase):
         alice.wait_message("it is me, on a new device")
         alice.send("welcome back")
         bob2.wait_message("welcome back")
+
+    def test_reconnect_and_resume_across_a_server_restart(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        alice.start_chat("bob")
+        alice.send("first")
+        bob.open_conversation("alice")
+        bob.wait_message("first")
+        self.expected_console.append("ERR_CONNECTION_REFUSED")
+        self.server.halt()
+        alice.wait(lambda d: alice.test("connection").text != "Online", message="alice notices the server is gone")
+        # Written while offline: kept in the browser's outbox and sent after the reconnect.
+        alice.send("written while the server was down")
+        self.assertEqual(alice.status_of("written while the server was down"), "pending")
+        self.server.start()
+        alice.wait(lambda d: alice.test("connection").text == "Online", timeout=60, message="alice reconnects")
+        bob.wait_message("written while the server was down", timeout=60)
+        alice.wait(lambda d: alice.status_of("written while the server was down") in ("delivered", "read"), message="delivered after the restart")
+        self.assertEqual(bob.messages().count("written while the server was down"), 1, "delivered exactly once")
+        # A reload keeps the device, its history and its sessions (IndexedDB).
+        bob.driver.refresh()
+        bob.wait(lambda d: bob.test("connection").text == "Online", message="bob back after a reload")
+        bob.open_conversation("alice")
+        bob.wait_message("first")
+        alice.open_conversation("bob")
+        alice.send("after bob reloaded")
+        bob.wait_message("after bob reloaded")
 
     def test_page_security_headers_and_no_inline_code(self) -> None:
         import urllib.request

@@ -126,15 +126,25 @@ class WebClientTests(unittest.TestCase):
         bob2.send("it is me, on a new device")
         warning = alice.test("identity-warning")
         self.assertIn("bob's security key changed", warning.text)
-        # While the change is pending, sending to bob is refused with the reason shown.
-        alice.test("identity-review").click()
-        digits = alice.test("safety-digits").text.split()
-        self.assertEqual(len(digits), 12)
-        self.assertTrue(all(len(group) == 5 and group.isdigit() for group in digits))
-        alice.test("dialog-cancel").click()
-        alice.test("dialog-confirm").click()  # accept the new key
-        alice.wait(lambda d: not d.find_elements("css selector", '[data-test="identity-warning"]'), message="warning closed")
+        # "Not now" closes the warning; sending to bob stays paused, with the reason shown.
+        alice.el('[data-test="identity-warning"] [data-test="dialog-cancel"]').click()
         alice.open_conversation("bob")
+        self.assertIn("Sending is paused", alice.test("sending-paused").text)
+        alice.test("composer").send_keys("must not leave")
+        alice.test("send").click()
+        alice.wait_text("changed")
+        self.assertNotIn("must not leave", alice.messages())
+        # The refused text is given back in the composer, not lost.
+        self.assertEqual(alice.test("composer").get_attribute("value"), "must not leave")
+        alice.test("composer").clear()
+        # Review: twelve groups of five digits per device, then accept exactly the keys shown.
+        alice.test("safety-number-button").click()
+        groups = [element.text.split() for element in alice.driver.find_elements("css selector", '[data-test="safety-digits"]')]
+        self.assertEqual(len(groups), 1, "bob's only device now is the new one")
+        self.assertEqual(len(groups[0]), 12)
+        self.assertTrue(all(len(group) == 5 and group.isdigit() for group in groups[0]))
+        alice.el('[data-test="safety-dialog"] [data-test="dialog-confirm"]').click()
+        alice.wait(lambda d: not d.find_elements("css selector", '[data-test="sending-paused"]:not([hidden])'), message="sending resumed")
         alice.wait_message("it is me, on a new device")
         alice.send("welcome back")
         bob2.wait_message("welcome back")

@@ -38,6 +38,8 @@ Object.assign(SecureChatClient.prototype, {
       request.upload.onprogress = (event) => onProgress(file.size / 2 + (event.loaded / body.size) * (file.size / 2), file.size);
       request.onload = () => resolve(request);
       request.onerror = () => reject(new ClientError('network', 'the upload failed'));
+      request.onabort = () => reject(new ClientError('network', 'the upload was cancelled'));
+      request.ontimeout = () => reject(new ClientError('network', 'the upload timed out'));
       request.send(body);
     });
     if (response.status !== 201) {

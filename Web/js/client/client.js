@@ -52,7 +52,6 @@ export class SecureChatClient extends EventTarget {
     this.memberCache = new Map();
     this.pendingReceipts = new Map();
     this.inFlight = new Map();
-    this.failedSends = new Map();
     this.connectionState = 'offline';
     this.socket = null;
     this.closed = false;
@@ -86,6 +85,9 @@ export class SecureChatClient extends EventTarget {
     const account = await this.store.get('account');
     if (!account) return false;
     this.account = account;
+    // The refresh token has its own record: only refresh() writes it, so no other step's
+    // read-modify-write of the account can put back a token that was already used.
+    this.tokens = this.tokens ?? (await this.store.get('tokens'));
     this.identity = IdentityKeyPair.fromStorable(await this.store.get('identity'));
     this.cursor = (await this.store.get('cursor')) ?? 0;
     this.preKeys = new InMemoryPreKeyStore();
@@ -170,10 +172,10 @@ export class SecureChatClient extends EventTarget {
       });
       const account = {
         userId: tokens.userId, username: tokens.username, deviceId: device.deviceId, deviceName,
-        refreshToken: tokens.refreshToken, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt,
         nextOneTimePreKeyId: ClientSettings.oneTimePreKeyTarget + 1, nextSignedPreKeyId: 2, currentSignedPreKeyId: 1,
       };
-      await store.commit({ records: new Map([['account', account], ['cursor', 0]]) });
+      const refresh = { refreshToken: tokens.refreshToken, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt };
+      await store.commit({ records: new Map([['account', account], ['tokens', refresh], ['cursor', 0]]) });
       await client.load();
       return client;
     } catch (error) {
@@ -204,7 +206,7 @@ export class SecureChatClient extends EventTarget {
 
   /** Tops the server's one-time prekeys up to 100; ids are never reused. */
   async replenishOneTimePreKeys(serverCount) {
-    const missing = ClientSettings.oneTimePreKeyTarget - serverCount;
+    const missing = ClientSettings.oneTimePreKeyTarget - Math.max(0, serverCount);
     if (missing <= 0) return;
     const keys = await this.makeOneTimePreKeys(this.account.nextOneTimePreKeyId, missing);
     const account = { ...this.account, nextOneTimePreKeyId: this.account.nextOneTimePreKeyId + missing };
@@ -257,17 +259,17 @@ export class SecureChatClient extends EventTarget {
   async refresh() {
     let tokens;
     try {
-      tokens = await this.publicAPI.post('/v1/sessions/refresh', { refreshToken: this.account.refreshToken }, { auth: false });
+      tokens = await this.publicAPI.post('/v1/sessions/refresh', { refreshToken: this.tokens.refreshToken }, { auth: false });
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) this.endSession(error.message);
       throw error;
     }
-    // The next refresh token replaces the used one before anything else happens.
-    const account = { ...this.account, refreshToken: tokens.refreshToken, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt };
-    await this.commit({ records: new Map([['account', account]]) });
-    this.account = account;
+    // The used token is dead on the server from now on: memory takes the next one at once, even
+    // if storing it fails (the store is retried with the next refresh).
+    this.tokens = { refreshToken: tokens.refreshToken, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt };
     this.accessToken = tokens.accessToken;
     this.accessTokenExpiresAt = tokens.accessTokenExpiresAt;
+    await this.store.commit({ records: new Map([['tokens', this.tokens]]) });
     return this.accessToken;
   }
 
@@ -281,17 +283,18 @@ export class SecureChatClient extends EventTarget {
 
   /** Ends the server session, removes this device from the account and wipes the browser's copy. */
   async logout() {
-    this.closed = true;
-    this.socket?.close(1000);
     try {
       await this.api.delete(`/v1/devices/${this.deviceId}`);
       await this.api.delete('/v1/sessions/current');
     } catch (error) {
+      // Unauthorized: the session is over anyway. Anything else (offline): keep the device, so
+      // that its keys and the token that can remove it are not lost; the caller says so.
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
-    } finally {
-      this.store.close();
-      await LocalStore.destroy();
     }
+    this.closed = true;
+    this.socket?.close(1000);
+    this.store.close();
+    await LocalStore.destroy();
   }
 
   // ---- contacts and trust (PROTOCOL.md §14.5)
@@ -341,10 +344,17 @@ export class SecureChatClient extends EventTarget {
     return devices;
   }
 
-  async acceptIdentityChange(userId) {
+  /**
+   * Accepts a contact's changed devices. `reviewed` is the change the user was shown: if more
+   * changed since, nothing is accepted and the user must look again.
+   */
+  async acceptIdentityChange(userId, reviewed) {
     return this.serial(async () => {
       const previous = this.contacts.get(userId);
       if (!previous) return;
+      if (reviewed !== undefined && canonicalJSON(reviewed ?? {}) !== canonicalJSON(previous.changedDevices ?? {})) {
+        throw new ClientError('identityChanged', `${previous.username}'s keys changed again while you were looking: review them anew`, { userId });
+      }
       const contact = { ...previous, devices: { ...previous.devices, ...(previous.changedDevices ?? {}) }, verified: false };
       delete contact.changedDevices;
       await this.commit({ records: new Map([[`contact/${userId}`, contact]]) });
@@ -423,8 +433,8 @@ export class SecureChatClient extends EventTarget {
 
   // ---- per-device status of outgoing messages (sent, delivered, read)
 
+  /** 'pending', 'sent', 'delivered', 'read' or 'failed' for this device's archived messages; null otherwise. */
   statusOf(id) {
-    if (this.failedSends.has(id)) return 'failed';
     return this.statuses.get(id) ?? null;
   }
 

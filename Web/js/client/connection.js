@@ -60,21 +60,26 @@ Object.assign(SecureChatClient.prototype, {
         socket.send(canonicalJSON({ type: 'hello', token, deviceId: this.deviceId, resumeAfter: this.cursor }));
       };
       socket.onmessage = (event) => {
-        // Strictly in order: each frame's handling finishes before the next one starts.
+        // Strictly in order: each frame's handling finishes before the next one starts. After a
+        // handler fails, the rest of this socket's frames are dropped and the socket closed: an
+        // ack for a later delivery would delete the one that failed (acks are cumulative), so
+        // the server must send it again on the next connection.
         frames = frames.then(() => this.serial(async () => {
-          if (this.socket !== socket) return;
+          if (this.socket !== socket || socket.failed) return;
           let frame;
           try {
             frame = JSON.parse(event.data);
           } catch {
             return;
           }
+          if (!isValidServerFrame(frame)) return;
           try {
             if (frame.type === 'welcome') welcomed = true;
             await this.handleFrame(frame, socket, welcomed);
           } catch (error) {
+            socket.failed = true;
+            socket.close(4000, 'client error');
             this.emit('connectionError', { message: error.message });
-            if (error instanceof ClientError && error.code === 'storage') socket.close(1000);
           }
         }));
       };
@@ -100,8 +105,13 @@ Object.assign(SecureChatClient.prototype, {
           await this.commit({ records: new Map([['cursor', 0]]) });
           this.cursor = 0;
         }
-        await this.maintainSignedPreKey();
-        await this.sendOutbox();
+        try {
+          await this.maintainSignedPreKey();
+        } finally {
+          // Queued messages go out even when the prekey upkeep failed (the socket then closes
+          // and the upkeep is tried again on the next connection).
+          await this.sendOutbox();
+        }
         return;
       case 'caughtUp':
         this.caughtUp = true;
@@ -139,13 +149,25 @@ Object.assign(SecureChatClient.prototype, {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(canonicalJSON({ type: 'ack', seq }));
   },
 
-  /** Writes every queued frame not already in flight, oldest first (pipelined). */
+  /**
+   * Writes every queued frame not already in flight, oldest first (pipelined). Never throws: a
+   * frame that cannot be written now stays queued for the next connection.
+   */
   async sendOutbox() {
-    if (!this.welcomed || this.socket?.readyState !== WebSocket.OPEN) return;
-    for (const entry of await this.store.outbox()) {
+    const socket = this.socket;
+    if (!this.welcomed || socket?.readyState !== WebSocket.OPEN) return;
+    let entries;
+    try {
+      entries = await this.store.outbox();
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      // The socket may have closed while the outbox was read; the next one writes it all again.
+      if (this.socket !== socket || socket.readyState !== WebSocket.OPEN) return;
       if (this.inFlight.has(entry.id)) continue;
       this.inFlight.set(entry.id, entry.row);
-      this.socket.send(entry.text);
+      socket.send(entry.text);
     }
   },
 
@@ -154,10 +176,20 @@ Object.assign(SecureChatClient.prototype, {
     if (row === undefined) return;
     this.inFlight.delete(frame.id);
     const records = new Map();
-    if (!this.statuses.has(frame.id)) records.set(`status/${frame.id}`, 'sent');
+    const ours = this.statuses.get(frame.id) === 'pending';
+    if (ours) records.set(`status/${frame.id}`, 'sent');
     await this.commit({ outboxDelete: [row], records });
-    if (!this.statuses.has(frame.id)) this.statuses.set(frame.id, 'sent');
+    if (ours) this.statuses.set(frame.id, 'sent');
     this.emit('accepted', { id: frame.id, messageId: frame.messageId });
+  },
+
+  /** A refused send: dropped from the outbox and remembered as failed. */
+  async sendFailed(row, id, message) {
+    const records = new Map();
+    if (this.statuses.has(id)) records.set(`status/${id}`, 'failed');
+    await this.commit({ outboxDelete: [row], records });
+    if (this.statuses.has(id)) this.statuses.set(id, 'failed');
+    this.emit('sendFailed', { id, message });
   },
 
   async refused(frame) {
@@ -172,9 +204,7 @@ Object.assign(SecureChatClient.prototype, {
       await this.resendWithoutDeletedDevices(row, frame.id);
       return;
     }
-    await this.commit({ outboxDelete: [row] });
-    this.failedSends.set(frame.id, frame.message);
-    this.emit('sendFailed', { id: frame.id, message: frame.message });
+    await this.sendFailed(row, frame.id, frame.message);
   },
 
   /** A recipient device was deleted: the same ciphertexts go again without it, under the same id. */
@@ -191,12 +221,41 @@ Object.assign(SecureChatClient.prototype, {
     }
     frame.recipients = frame.recipients.filter((r) => existing.has(`${r.userId}.${r.deviceId}`));
     if (frame.recipients.length === 0) {
-      await this.commit({ outboxDelete: [row] });
-      this.failedSends.set(id, "none of its recipients' devices exist any more");
-      this.emit('sendFailed', { id, message: "none of its recipients' devices exist any more" });
+      await this.sendFailed(row, id, "none of its recipients' devices exist any more");
       return;
     }
     await this.commit({ outboxReplace: [{ row, id, text: canonicalJSON(frame) }] });
     await this.sendOutbox();
   },
 });
+
+const isCount = (value) => Number.isSafeInteger(value) && value >= 0;
+const isTime = (value) => Number.isFinite(value) && Math.abs(value) < 1e15;
+const isRoomCode = (value) => typeof value === 'string' && /^[a-z0-9]{1,64}$/.test(value);
+const isDevice = (value) => value !== null && typeof value === 'object' && typeof value.userId === 'string' && /^[a-z0-9]{1,64}$/.test(value.userId) && isCount(value.deviceId);
+
+/** The shape of each server frame this client uses (API.md §5.3); anything else is ignored, as the Swift SDK does. */
+export function isValidServerFrame(frame) {
+  if (frame === null || typeof frame !== 'object') return false;
+  switch (frame.type) {
+    case 'welcome':
+      return isCount(frame.lastSeq) && isCount(frame.deviceId);
+    case 'caughtUp':
+      return isCount(frame.seq);
+    case 'message':
+      return isCount(frame.seq) && isDevice(frame.sender) && typeof frame.ciphertext === 'string' && isTime(frame.sentAt)
+        && (frame.room === undefined || isRoomCode(frame.room));
+    case 'roomEvent':
+      return isCount(frame.seq) && isRoomCode(frame.room) && typeof frame.userId === 'string' && typeof frame.change === 'string' && isTime(frame.at);
+    case 'ephemeral':
+      return isDevice(frame.sender) && typeof frame.payload === 'string' && (frame.room === undefined || isRoomCode(frame.room));
+    case 'accepted':
+      return typeof frame.id === 'string';
+    case 'preKeysLow':
+      return isCount(frame.count);
+    case 'error':
+      return typeof frame.code === 'string' && typeof frame.message === 'string' && (frame.id === undefined || typeof frame.id === 'string');
+    default:
+      return false;
+  }
+}

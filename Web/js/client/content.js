@@ -1,7 +1,7 @@
 // What travels inside the encryption (PROTOCOL.md §14.2): one versioned JSON envelope, padded
 // before encryption. The same layout as SecureChatClient's Envelope.
 import { canonicalJSON } from './api.js';
-import { fromUTF8, toBase64URL, utf8 } from '../protocol/byte-coding.js';
+import { fromBase64, fromUTF8, toBase64URL, utf8 } from '../protocol/byte-coding.js';
 import { MessagePadding } from '../protocol/padding.js';
 import { randomBytes } from '../protocol/secret-bytes.js';
 
@@ -48,14 +48,36 @@ export function decodeEnvelope(padded) {
   if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) throw new ContentError('the content is not an object');
   if (envelope.v !== envelopeVersion) throw new ContentError(`unsupported content version ${envelope.v}`);
   if (typeof envelope.id !== 'string' || envelope.id.length === 0) throw new ContentError('the content has no id');
-  const fields = required[envelope.type];
-  if (!fields) throw new ContentError(`unknown content type ${String(envelope.type).slice(0, 20)}`);
-  for (const [name, kind] of Object.entries(fields)) {
+  if (typeof envelope.type !== 'string' || !Object.hasOwn(required, envelope.type)) {
+    throw new ContentError(`unknown content type ${String(envelope.type).slice(0, 20)}`);
+  }
+  for (const [name, kind] of Object.entries(required[envelope.type])) {
     const value = envelope[name];
     const ok = kind === 'array' ? Array.isArray(value) : typeof value === kind && value !== null;
     if (!ok) throw new ContentError(`the ${envelope.type} content lacks ${name}`);
   }
+  for (const name of ['conversation', 'replyTo', 'caption']) {
+    if (envelope[name] !== undefined && envelope[name] !== null && typeof envelope[name] !== 'string') throw new ContentError(`${name} is not a string`);
+  }
   if (envelope.type === 'reaction') envelope.remove = envelope.remove === true;
-  if (envelope.conversation !== undefined && typeof envelope.conversation !== 'string') throw new ContentError('conversation is not a string');
+  if (envelope.type === 'receipt' && envelope.receipt !== 'delivered' && envelope.receipt !== 'read') throw new ContentError('unknown receipt kind');
+  if (envelope.type === 'attachment' && !isAttachmentPointer(envelope.attachment)) throw new ContentError('a malformed attachment pointer');
   return envelope;
+}
+
+function isBase64Of32Bytes(value) {
+  try {
+    return typeof value === 'string' && fromBase64(value).length === 32;
+  } catch {
+    return false;
+  }
+}
+
+/** The fields of PROTOCOL.md §14.2's attachment pointer, with their types. */
+export function isAttachmentPointer(pointer) {
+  return pointer !== null && typeof pointer === 'object'
+    && typeof pointer.attachmentId === 'string' && /^[a-z2-7]{26}$/.test(pointer.attachmentId)
+    && typeof pointer.name === 'string' && typeof pointer.contentType === 'string'
+    && isBase64Of32Bytes(pointer.key) && isBase64Of32Bytes(pointer.digest)
+    && Number.isSafeInteger(pointer.size) && pointer.size >= 0;
 }

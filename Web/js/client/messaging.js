@@ -43,8 +43,11 @@ Object.assign(SecureChatClient.prototype, {
       conversation: directConversation(userId), sender: { userId: this.userId, deviceId: this.deviceId },
       envelope: { ...content, id }, sentAt: Date.now(), outgoing: true,
     };
+    // Archived messages get a status this device follows: pending, sent, delivered, read, failed.
+    if (archive) records.set(`status/${id}`, 'pending');
     await this.commit({ records, outboxAdd: [{ id, text: frame }], archive: archive ? [message] : [] });
     for (const [name, session] of updated) this.sessions.set(name, session);
+    if (archive) this.statuses.set(id, 'pending');
     this.emit('message', { message, stored: archive });
     await this.sendOutbox();
     return message;
@@ -97,14 +100,19 @@ Object.assign(SecureChatClient.prototype, {
     }
     if (envelope.type === 'admission') {
       if (!delivery.room) return this.undecryptable(delivery, new Error('an admission outside a room'), { change, apply });
-      await this.processAdmission(envelope.userIds, delivery.room, sender, change, apply);
+      try {
+        await this.processAdmission(envelope.userIds, delivery.room, sender, change, apply);
+      } catch (error) {
+        // As in the Swift SDK: reported, and the delivery is done with (the admitter can admit again).
+        this.emit('undecryptable', { sender, room: delivery.room, reason: `an admission could not be checked: ${error.message}` });
+      }
       return this.finishDelivery(delivery, change, apply);
     }
     if (envelope.type === 'receipt') {
       const level = envelope.receipt === 'read' ? 'read' : 'delivered';
       for (const id of envelope.ids.slice(0, 500)) {
-        if (typeof id !== 'string') continue;
-        if (this.statuses.get(id) === 'read') continue;
+        // Only this device's own messages have a status; a read never goes back to delivered.
+        if (typeof id !== 'string' || !this.statuses.has(id) || this.statuses.get(id) === 'read') continue;
         change.records.set(`status/${id}`, level);
         apply.push(() => this.statuses.set(id, level));
       }

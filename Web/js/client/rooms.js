@@ -188,7 +188,9 @@ Object.assign(SecureChatClient.prototype, {
       envelope: { ...content, id }, sentAt: Date.now(), outgoing: true,
     };
     const archive = archivedTypes.has(content.type);
+    if (archive) records.set(`status/${id}`, 'pending');
     await this.commit({ records, outboxAdd, archive: archive ? [message] : [] });
+    if (archive) this.statuses.set(id, 'pending');
     for (const [name, session] of updatedSessions) this.sessions.set(name, session);
     this.senderKeys.set(code, senderKey);
     this.rooms.set(code, state);
@@ -305,8 +307,10 @@ Object.assign(SecureChatClient.prototype, {
     } else if (event.change === 'deleted') {
       await this.forgetRoom(event.room, change, apply);
     } else if (event.change === 'joined' && !self) {
-      const state = this.rooms.get(event.room);
-      if (state && !(state.admitted ?? []).includes(event.userId)) {
+      // A room this browser has no state for yet (joined from another device) still records the
+      // joiner as unconfirmed: otherwise the next send would treat them as admitted.
+      const state = this.rooms.get(event.room) ?? emptyRoomState();
+      if (!(state.admitted ?? []).includes(event.userId)) {
         const updated = { ...state, unconfirmed: [...new Set([...state.unconfirmed, event.userId])] };
         change.records.set(`room/${event.room}`, updated);
         apply.push(() => this.rooms.set(event.room, updated));

@@ -2,6 +2,7 @@
 // around it. One browser profile is one device of an account; the page that holds the device's
 // lock is the only one that connects (another tab shows a notice instead).
 import { SecureChatClient, ApiError, ClientError, hasPendingChange, directConversation, roomConversation } from '../client/index.js';
+import { LocalStore } from '../client/local-store.js';
 import { h, replaceChildren } from './dom.js';
 import { ChatView } from './chat-view.js';
 import { openDialog, confirmDialog, identityWarning, safetyNumberDialog, membersPanel, profileDialog } from './panels.js';
@@ -64,7 +65,13 @@ async function boot() {
         replaceChildren(app, h('main', { class: 'notice' }, h('h1', {}, 'SecureChat is open in another tab'), h('p', {}, 'Use that tab, or close it and reload this one.')));
         return;
       }
-      await start();
+      try {
+        await start();
+      } catch (error) {
+        showStartFailure(error);
+        return;
+      }
+      // Held for the page's lifetime.
       await new Promise(() => {});
     });
   } else {
@@ -149,6 +156,10 @@ async function enter(client) {
   client.addEventListener('message', ({ detail }) => onMessage(detail));
   client.addEventListener('connection', ({ detail }) => renderConnection(detail.state));
   client.addEventListener('identityChanged', ({ detail }) => onIdentityChanged(detail.contact));
+  client.addEventListener('contactChanged', () => {
+    renderConversationList();
+    state.chat?.refreshHeader();
+  });
   client.addEventListener('sessionEnded', ({ detail }) => onSessionEnded(detail.reason));
   client.addEventListener('roomEvent', ({ detail }) => onRoomEvent(detail.event));
   client.addEventListener('typing', ({ detail }) => state.chat?.onTyping(detail));
@@ -280,10 +291,7 @@ function onMessage({ message, stored }) {
   const id = message.conversation;
   if (id.startsWith('direct:')) {
     const userId = id.slice(7);
-    const contact = client.contacts.get(userId);
-    if (contact && !contact.hasConversation) {
-      markConversation(userId).then(() => refreshConversations());
-    }
+    if (!client.contacts.get(userId)?.hasConversation) markConversation(userId).then(() => refreshConversations()).catch(() => {});
   } else if (!state.conversations.some((c) => c.id === id)) {
     refreshConversations();
   }
@@ -293,15 +301,36 @@ function onMessage({ message, stored }) {
     state.unread.set(id, (state.unread.get(id) ?? 0) + 1);
     renderConversationList();
   }
+  if (!message.outgoing && !(state.selected === id && document.visibilityState === 'visible')) {
+    const where = id.startsWith('room:') ? ` in ${state.conversations.find((c) => c.id === id)?.title ?? 'a room'}` : '';
+    announce(`New message from ${client.displayName(message.sender.userId)}${where}`);
+  }
 }
 
-/** Remembers that a direct conversation exists with this contact, so it is listed. */
+/** Screen readers hear new messages once, not the whole re-rendered list. */
+function announce(text) {
+  const region = document.getElementById('announcer');
+  if (region) region.textContent = text;
+}
+
+/**
+ * Remembers that a direct conversation exists with this user, so it is listed. Reads the contact
+ * inside the queue (an older copy would undo changes made meanwhile); a peer this device has not
+ * met yet (a chat started from another of our devices) is looked up first.
+ */
 async function markConversation(userId) {
   const client = state.client;
-  const contact = client.contacts.get(userId);
-  if (!contact || contact.hasConversation) return;
-  const updated = { ...contact, hasConversation: true };
   await client.serial(async () => {
+    if (!client.contacts.has(userId)) {
+      try {
+        await client.currentDevices(userId);
+      } catch (error) {
+        if (!(error instanceof ClientError && error.code === 'identityChanged')) throw error;
+      }
+    }
+    const contact = client.contacts.get(userId);
+    if (!contact || contact.hasConversation) return;
+    const updated = { ...contact, hasConversation: true };
     await client.commit({ records: new Map([[`contact/${userId}`, updated]]) });
     client.contacts.set(userId, updated);
   });
@@ -354,7 +383,10 @@ function onSessionEnded(reason) {
     h('h1', {}, 'You were signed out'),
     h('p', {}, reason || 'The session ended.'),
     h('button', { class: 'primary', onclick: async () => {
-      await state.client.logout().catch(() => {});
+      // The session is over: only the local copy can still be wiped.
+      state.client.close();
+      state.client.store.close();
+      await LocalStore.destroy();
       location.reload();
     } }, 'Sign in again')));
 }
@@ -369,8 +401,11 @@ async function logout() {
   try {
     await state.client.logout();
   } catch (error) {
-    toast(describeError(error), 'error');
+    toast(`Not signed out: ${describeError(error)} The device stays until the server confirms its removal.`, 'error');
+    return;
   }
+  // Read markers name conversations: they go with the rest of this device's data.
+  for (const key of Object.keys(localStorage)) if (key.startsWith('readUpTo/')) localStorage.removeItem(key);
   location.reload();
 }
 
@@ -435,6 +470,9 @@ function joinRoom() {
   });
 }
 
-boot().catch((error) => {
-  replaceChildren(app, h('main', { class: 'notice' }, h('h1', {}, 'SecureChat could not start'), h('p', {}, describeError(error))));
-});
+function showStartFailure(error) {
+  replaceChildren(app, h('main', { class: 'notice' }, h('h1', {}, 'SecureChat could not start'), h('p', {}, describeError(error)),
+    h('p', { class: 'muted' }, 'Private windows of some browsers offer no storage; SecureChat needs it to keep this device\'s keys.')));
+}
+
+boot().catch(showStartFailure);

@@ -22,19 +22,21 @@ export class ChatView {
     this.editing = null;
     this.lastTypingSent = 0;
     this.typingStopTimer = null;
-    this.previewURLs = [];
+    /** Decrypted attachments by id: object URLs, made once per view. */
+    this.decrypted = new Map();
     this.build();
   }
 
   build() {
     this.header = h('header', { class: 'chat-header' });
-    this.list = h('ol', { class: 'messages', 'aria-label': 'Messages', 'aria-live': 'polite', 'data-test': 'messages' });
+    this.list = h('ol', { class: 'messages', 'aria-label': 'Messages', 'data-test': 'messages' });
     this.typingLine = h('div', { class: 'typing', 'aria-live': 'polite', 'data-test': 'typing' });
     this.replyBar = h('div', { class: 'reply-bar', hidden: true });
     this.input = h('textarea', {
       id: 'composer', rows: 1, placeholder: 'Write a message', 'aria-label': 'Message', 'data-test': 'composer', maxlength: 20000,
       onkeydown: (event) => {
-        if (event.key === 'Enter' && !event.shiftKey) {
+        // Enter while an input method is composing picks a candidate; it must not send.
+        if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
           event.preventDefault();
           this.submit();
         } else if (event.key === 'Escape') {
@@ -45,7 +47,7 @@ export class ChatView {
     });
     this.fileInput = h('input', { type: 'file', hidden: true, 'data-test': 'file-input', onchange: () => this.sendFiles() });
     this.progress = h('div', { class: 'uploads' });
-    this.blockedNotice = h('div', { class: 'blocked', hidden: true, role: 'alert' });
+    this.blockedNotice = h('div', { class: 'blocked', hidden: true, role: 'alert', 'data-test': 'sending-paused' });
     this.composer = h('form', { class: 'composer', onsubmit: (event) => {
       event.preventDefault();
       this.submit();
@@ -59,7 +61,7 @@ export class ChatView {
   }
 
   dispose() {
-    for (const url of this.previewURLs) URL.revokeObjectURL(url);
+    for (const entry of this.decrypted.values()) entry.then((url) => URL.revokeObjectURL(url)).catch(() => {});
     clearTimeout(this.typingStopTimer);
     this.disposed = true;
   }
@@ -126,8 +128,12 @@ export class ChatView {
     const rows = [...shown.map((item) => ({ at: item.sentAt, row: () => this.renderItem(item) })),
       ...this.events.map((event) => ({ at: event.at, row: () => h('li', { class: 'event', 'data-test': 'room-event' }, event.text) }))]
       .sort((a, b) => a.at - b.at);
+    // Someone reading older messages stays where they are; at the bottom, the view follows.
+    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+    const scrollTop = this.list.scrollTop;
     replaceChildren(this.list, rows.length === 0 ? h('li', { class: 'hint' }, this.isRoom ? 'No messages yet. Messages are end-to-end encrypted for the room members.' : 'No messages yet. Messages are end-to-end encrypted.') : rows.map((entry) => entry.row()));
-    this.list.scrollTop = this.list.scrollHeight;
+    this.list.scrollTop = atBottom || !this.rendered ? this.list.scrollHeight : scrollTop;
+    this.rendered = true;
   }
 
   renderItem(item) {
@@ -147,7 +153,7 @@ export class ChatView {
     const meta = h('div', { class: 'meta' },
       h('time', { datetime: new Date(item.sentAt).toISOString() }, formatTime(item.sentAt)),
       item.edited ? h('span', { class: 'edited' }, 'edited') : null,
-      item.outgoing ? this.statusMark(item.id) : null,
+      item.sender.userId === client.userId && item.sender.deviceId === client.deviceId ? this.statusMark(item.id) : null,
       item.unconfirmedSender ? h('span', { class: 'badge warning', title: 'This device or member is not confirmed yet' }, 'unconfirmed') : null);
     const reactions = item.reactions.size > 0 ? h('div', { class: 'reactions' }, [...item.reactions].map(([emoji, reactors]) => h('button', {
       class: ['reaction', reactors.has(client.userId) ? 'mine' : null],
@@ -167,10 +173,10 @@ export class ChatView {
   }
 
   statusMark(id) {
-    const status = this.client.statusOf(id);
-    const labels = { sent: ['✓', 'Sent'], delivered: ['✓✓', 'Delivered'], read: ['✓✓', 'Read'], failed: ['!', 'Not sent'] };
-    const [mark, label] = labels[status] ?? ['…', 'Sending'];
-    return h('span', { class: ['status', status ?? 'pending'], title: label, 'aria-label': label, 'data-test': 'status', 'data-status': status ?? 'pending' }, mark);
+    const status = this.client.statusOf(id) ?? 'sent';
+    const labels = { pending: ['…', 'Sending'], sent: ['✓', 'Sent'], delivered: ['✓✓', 'Delivered'], read: ['✓✓', 'Read'], failed: ['!', 'Not sent'] };
+    const [mark, label] = labels[status] ?? labels.sent;
+    return h('span', { class: ['status', status], title: label, 'aria-label': label, 'data-test': 'status', 'data-status': status }, mark);
   }
 
   refreshStatuses() {
@@ -180,25 +186,36 @@ export class ChatView {
     }
   }
 
+  /** Downloads and decrypts an attachment once per view; later renders reuse the object URL. */
+  decryptedURL(pointer, onProgress) {
+    if (!this.decrypted.has(pointer.attachmentId)) {
+      const url = this.client.downloadAttachment(pointer, { onProgress }).then((blob) => URL.createObjectURL(blob));
+      // A failure is not cached: the user can try again.
+      url.catch(() => this.decrypted.delete(pointer.attachmentId));
+      this.decrypted.set(pointer.attachmentId, url);
+    }
+    return this.decrypted.get(pointer.attachmentId);
+  }
+
   renderAttachment(item) {
     const pointer = item.attachment;
     const container = h('div', { class: 'attachment', 'data-test': 'attachment' });
-    const progress = h('progress', { max: 1, value: 0, hidden: true });
+    const progress = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': `Downloading ${pointer.name}` });
     const isImage = safeContentType(pointer.contentType) !== 'application/octet-stream';
-    const download = async (save) => {
+    const open = async (save) => {
       progress.hidden = false;
       try {
-        const blob = await this.client.downloadAttachment(pointer, { onProgress: (done, total) => (progress.value = total ? done / total : 0) });
-        const url = URL.createObjectURL(blob);
-        this.previewURLs.push(url);
+        const url = await this.decryptedURL(pointer, (done, total) => (progress.value = total ? done / total : 0));
         if (isImage && !save) {
           replaceChildren(container, h('img', { src: url, alt: pointer.name, class: 'preview', 'data-test': 'image-preview' }), h('a', { href: url, download: pointer.name, class: 'file-name' }, pointer.name));
         } else {
           const link = h('a', { href: url, download: pointer.name, 'data-test': 'download-link' }, `Save ${pointer.name}`);
+          container.querySelector('[data-test="download-link"]')?.remove();
           container.append(link);
           if (save) link.click();
         }
       } catch (error) {
+        container.querySelector('.form-error')?.remove();
         container.append(h('p', { class: 'form-error', role: 'alert' }, `The file could not be opened: ${describeError(error)}`));
       } finally {
         progress.hidden = true;
@@ -208,10 +225,10 @@ export class ChatView {
       h('span', { class: 'file-icon', 'aria-hidden': 'true' }, isImage ? '🖼' : '📄'),
       h('span', { class: 'file-name', 'data-test': 'attachment-name' }, pointer.name),
       h('span', { class: 'muted' }, formatSize(pointer.size)),
-      h('button', { class: 'link', 'data-test': 'attachment-open', onclick: () => download(!isImage) }, isImage ? 'Show' : 'Download'),
+      h('button', { class: 'link', 'data-test': 'attachment-open', onclick: () => open(!isImage) }, isImage ? 'Show' : 'Download'),
       progress);
-    // Small images of this conversation open on their own.
-    if (isImage && pointer.size <= 2 * 1024 * 1024) queueMicrotask(() => download(false));
+    // Small pictures open by themselves (once: the decrypted copy is kept for this view).
+    if (isImage && (pointer.size <= 2 * 1024 * 1024 || this.decrypted.has(pointer.attachmentId))) queueMicrotask(() => open(false));
     return container;
   }
 
@@ -372,9 +389,15 @@ export class ChatView {
     const key = `readUpTo/${this.conversation.id}`;
     const upTo = Number(localStorage.getItem(key) ?? 0);
     const unread = this.items.filter((item) => !item.outgoing && item.sentAt > upTo);
-    if (unread.length === 0) return;
-    localStorage.setItem(key, String(Math.max(...unread.map((item) => item.sentAt))));
-    this.client.markRead(unread.map((item) => ({ id: item.id, sender: item.sender, outgoing: false }))).catch(() => {});
+    if (unread.length === 0 || this.markingRead) return;
+    // The marker moves only once the receipts went out: offline or paused, they go next time.
+    this.markingRead = true;
+    this.client.markRead(unread.map((item) => ({ id: item.id, sender: item.sender, outgoing: false })))
+      .then(() => localStorage.setItem(key, String(Math.max(...unread.map((item) => item.sentAt)))))
+      .catch(() => {})
+      .finally(() => {
+        this.markingRead = false;
+      });
   }
 }
 

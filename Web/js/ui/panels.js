@@ -12,13 +12,17 @@ const dialogs = () => document.getElementById('dialogs');
  * A modal dialog. `onConfirm` may be async; its error is shown in the dialog and keeps it open.
  * `blocking` dialogs have no cancel and ignore Escape. Returns a function that closes it.
  */
-export function openDialog({ title, body, confirm = 'OK', cancel = 'Cancel', onConfirm = async () => {}, blocking = false, extraButtons = [], wide = false, test = null }) {
+export function openDialog({ title, body, confirm = 'OK', cancel = 'Cancel', onConfirm = async () => {}, onClose = () => {}, blocking = false, extraButtons = [], wide = false, test = null }) {
   const error = h('p', { class: 'form-error', role: 'alert' });
   const confirmButton = confirm ? h('button', { type: 'submit', class: 'primary', 'data-test': 'dialog-confirm' }, confirm) : null;
   let restoreFocus = () => {};
+  let closed = false;
   const close = () => {
+    if (closed) return;
+    closed = true;
     backdrop.remove();
     restoreFocus();
+    onClose();
   };
   const form = h('form', { class: 'dialog-body', onsubmit: async (event) => {
     event.preventDefault();
@@ -49,39 +53,34 @@ export function openDialog({ title, body, confirm = 'OK', cancel = 'Cancel', onC
 
 export function confirmDialog({ title, text, confirm }) {
   return new Promise((resolve) => {
-    const close = openDialog({
-      title, body: [h('p', {}, text)], confirm,
-      onConfirm: async () => resolve(true),
-      extraButtons: [h('button', { type: 'button', onclick: () => {
-        resolve(false);
-        close();
-      } }, 'Cancel')],
-      cancel: null,
-    });
+    // Closing any other way (Cancel, Escape) answers no; a promise settles once.
+    openDialog({ title, body: [h('p', {}, text)], confirm, onConfirm: async () => resolve(true), onClose: () => resolve(false) });
   });
 }
 
-/** The blocking warning when a contact's identity key (a device) changed: nothing is sent until reviewed. */
+/**
+ * The warning when a contact's identity key changed (a new device or a new key). Sending to that
+ * contact stays paused until the change is accepted; "Not now" keeps it paused and closes this.
+ */
 export function identityWarning(client, contact, { onDone }) {
-  const pendingDevices = Object.keys(contact.changedDevices ?? {}).length;
-  let close = () => {};
-  close = openDialog({
+  const reviewed = { ...(contact.changedDevices ?? {}) };
+  const pendingDevices = Object.keys(reviewed).length;
+  return openDialog({
     title: `${contact.username}'s security key changed`,
     test: 'identity-warning',
-    blocking: true,
     body: [
       h('p', {}, `${contact.username} has ${pendingDevices === 1 ? 'a new device or a new key' : `${pendingDevices} new devices or keys`}. This happens when they sign in on another device or reinstall — or when someone, the server included, tries to read your messages.`),
-      h('p', {}, 'Messages to them are paused. Compare safety numbers with them in person or over a call before you continue.'),
+      h('p', {}, 'Messages to them are paused. Compare safety numbers with them in person or over a call before you accept.'),
     ],
     confirm: 'Accept the new key',
+    cancel: 'Not now',
     onConfirm: async () => {
-      await client.acceptIdentityChange(contact.userId);
+      await client.acceptIdentityChange(contact.userId, reviewed);
       toast(`${contact.username}'s new key accepted. Verify it when you can.`);
-      onDone();
     },
+    onClose: onDone,
     extraButtons: [h('button', { type: 'button', 'data-test': 'identity-review', onclick: () => safetyNumberDialog(client, contact.userId) }, 'Compare safety numbers')],
   });
-  return close;
 }
 
 /** Safety numbers with every device of a contact: 12 groups of 5 digits and a QR code of the scannable form. */
@@ -101,6 +100,8 @@ export async function safetyNumberDialog(client, userId) {
       h('div', { class: 'digits', 'data-test': 'safety-digits', 'aria-label': `Safety number ${number.groups.join(' ')}` }, number.groups.map((group) => h('span', {}, group))),
       h('div', { class: 'qr' }, qr)));
   }
+  const pending = hasPendingChange(contact);
+  const reviewed = { ...(contact.changedDevices ?? {}) };
   openDialog({
     title: `Safety number with ${contact.username}`,
     wide: true,
@@ -108,15 +109,21 @@ export async function safetyNumberDialog(client, userId) {
     body: [
       h('p', {}, `Compare these numbers with ${contact.username}, in person or over a call you trust. If they match, nobody is in the middle of your conversation.`),
       sections,
-      contact.verified ? h('p', { class: 'badge verified' }, '✓ You marked this contact as verified.') : null,
+      pending ? h('p', { class: 'badge warning' }, 'A new key is waiting: accept it once the numbers match, then mark the contact verified.') : null,
+      contact.verified && !pending ? h('p', { class: 'badge verified' }, '✓ You marked this contact as verified.') : null,
     ],
-    confirm: contact.verified ? 'Clear verification' : hasPendingChange(contact) ? 'Accept and mark as verified' : 'Mark as verified',
+    // Accepting covers exactly the keys shown here; verifying never accepts anything.
+    confirm: pending ? 'Accept the new key' : contact.verified ? 'Clear verification' : 'Mark as verified',
     cancel: 'Close',
     onConfirm: async () => {
-      if (hasPendingChange(contact)) await client.acceptIdentityChange(userId);
+      if (pending) {
+        await client.acceptIdentityChange(userId, reviewed);
+        toast(`${contact.username}'s new key accepted`);
+        document.querySelector('[data-test="identity-warning"] [data-test="dialog-cancel"]')?.click();
+        return;
+      }
       await client.markVerified(userId, !contact.verified);
       toast(contact.verified ? 'Verification cleared' : `${contact.username} is verified`);
-      document.querySelector('[data-test="identity-warning"]')?.closest('.backdrop')?.remove();
     },
   });
 }
@@ -130,6 +137,8 @@ export async function membersPanel(client, room, { onLeft }) {
     toast(describeError(error), 'error');
     return;
   }
+  // Display names and status lines, visible to co-members (best effort: a profile may be gone).
+  const profiles = new Map(await Promise.all(members.map(async (member) => [member.userId, await client.userProfile(member.userId).catch(() => null)])));
   const me = members.find((member) => member.userId === client.userId);
   const rank = { member: 0, admin: 1, owner: 2 };
   const mine = rank[me?.role ?? 'member'];
@@ -168,7 +177,9 @@ export async function membersPanel(client, room, { onLeft }) {
       if (member.role === 'admin') buttons.push(h('button', { onclick: act(() => client.setRole(room.code, member.userId, 'member'), `${member.username} is a member`) }, 'Make member'));
     }
     return h('li', { class: 'member', 'data-test': `member-${member.username}` },
-      h('span', { class: 'name' }, member.username, self ? ' (you)' : ''),
+      h('span', { class: 'name' },
+        profiles.get(member.userId)?.displayName ? `${profiles.get(member.userId).displayName} (${member.username})` : member.username, self ? ' — you' : '',
+        profiles.get(member.userId)?.statusText ? h('span', { class: 'status-text' }, profiles.get(member.userId).statusText) : null),
       h('span', { class: ['role', member.role] }, member.role),
       unconfirmed.has(member.userId) ? h('span', { class: 'badge warning' }, 'not admitted') : null,
       h('span', { class: 'muted' }, `${member.deviceIds.length} device${member.deviceIds.length === 1 ? '' : 's'}`),

@@ -178,6 +178,91 @@ class WebClientTests(unittest.TestCase):
         alice.send("after bob reloaded")
         bob.wait_message("after bob reloaded")
 
+    def test_replies_edits_deletions_reactions_and_typing(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        alice.start_chat("bob")
+        alice.send("lunch at noon?")
+        bob.open_conversation("alice")
+        bob.wait_message("lunch at noon?")
+        # Typing shows on the other side while the composer has text.
+        alice.test("composer").send_keys("thinking")
+        bob.wait(lambda d: "alice is typing" in bob.test("typing").text, message="typing indicator")
+        alice.test("composer").clear()
+        # Bob answers as a reply and reacts.
+        message = bob.driver.find_element("css selector", '[data-test="message"]')
+        bob.driver.execute_script("arguments[0].focus()", message)
+        message.find_element("css selector", '[aria-label="Reply"]').click()
+        bob.send("yes, at the usual place")
+        alice.wait_message("yes, at the usual place")
+        alice.wait(lambda d: any("lunch at noon?" in q.text for q in d.find_elements("css selector", "blockquote.quote")), message="reply quote")
+        message = bob.driver.find_element("css selector", '[data-test="message"]')
+        bob.driver.execute_script("arguments[0].focus()", message)
+        message.find_element("css selector", '[aria-label="React 🎉"]').click()
+        alice.wait(lambda d: any("🎉 1" in r.text for r in d.find_elements("css selector", ".reaction")), message="reaction")
+        # Alice edits her message, then deletes it: both sides show the result.
+        own = alice.driver.find_element("css selector", '[data-test="message"].outgoing')
+        alice.driver.execute_script("arguments[0].focus()", own)
+        own.find_element("css selector", '[aria-label="Edit"]').click()
+        composer = alice.test("composer")
+        composer.clear()
+        composer.send_keys("lunch at one?\n")
+        bob.wait_message("lunch at one?")
+        self.assertNotIn("lunch at noon?", bob.messages())
+        bob.wait_text("edited")
+        own = alice.driver.find_element("css selector", '[data-test="message"].outgoing')
+        alice.driver.execute_script("arguments[0].focus()", own)
+        own.find_element("css selector", '[aria-label="Delete"]').click()
+        bob.wait_text("This message was deleted.")
+        self.assertNotIn("lunch at one?", bob.messages())
+        # Bob cannot edit alice's messages: his page offers no such action on them.
+        theirs = bob.driver.find_elements("css selector", '[data-test="message"].incoming [aria-label="Edit"]')
+        self.assertEqual(theirs, [])
+
+    def test_a_removed_member_loses_the_room(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        code = alice.create_room("Team")
+        bob.join_room(code)
+        alice.wait_text("bob joined")
+        alice.send("welcome bob")
+        bob.wait_message("welcome bob")
+        alice.test("members-button").click()
+        alice.el('[data-test="member-bob"] button:nth-of-type(1)')
+        remove = next(b for b in alice.driver.find_elements("css selector", '[data-test="member-bob"] button') if b.text == "Remove")
+        remove.click()
+        alice.wait_text("bob removed")
+        alice.el('[data-test="members-panel"] [data-test="dialog-cancel"]').click()
+        bob.wait_text("You were removed from a room")
+        alice.send("after bob left")
+        # Bob's page drops the room; alice's next message is not shown to him.
+        bob.wait(lambda d: "Team" not in bob.test("conversation-list").text, message="room gone for bob")
+        self.assertNotIn("after bob left", bob.messages())
+
+    def test_every_control_has_an_accessible_name(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        alice.create_room("Checks")
+        alice.send("a message with actions")
+        problems = alice.driver.execute_script("""
+            const problems = [];
+            const name = (e) => (e.getAttribute('aria-label') || e.textContent || e.getAttribute('title') || '').trim();
+            for (const b of document.querySelectorAll('button')) if (!name(b)) problems.push('button ' + b.outerHTML.slice(0, 80));
+            for (const i of document.querySelectorAll('input:not([type=hidden]):not([type=file]), textarea, select')) {
+              const labelled = i.getAttribute('aria-label') || (i.id && document.querySelector(`label[for="${i.id}"]`)) || i.closest('label');
+              if (!labelled) problems.push('field ' + (i.id || i.name));
+            }
+            for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('img without alt');
+            return problems;""")
+        self.assertEqual(problems, [])
+        # The composer sends with the keyboard alone.
+        alice.test("composer").send_keys("sent with Enter\n")
+        alice.wait_message("sent with Enter")
+
     def test_page_security_headers_and_no_inline_code(self) -> None:
         import urllib.request
         with urllib.request.urlopen(self.server.url + "/") as answer:

@@ -33,6 +33,9 @@ public enum Content: Sendable, Equatable {
     /// A room message from an admin's device: these users may read the room. Signed, like every
     /// room message, with the admin device's sender key.
     case admission(userIds: [String])
+    /// The sender's avatar (an encrypted attachment; nil when removed), so that contacts and
+    /// co-members can decrypt the picture the server's profile names only by id.
+    case profile(avatar: AttachmentPointer?)
 
     public enum Receipt: String, Codable, Sendable {
         case delivered, read
@@ -93,7 +96,7 @@ extension Envelope: Codable {
     static let version = 1
 
     private enum Keys: String, CodingKey {
-        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution, userIds, call
+        case v, id, conversation, type, text, replyTo, target, emoji, remove, attachment, caption, receipt, ids, started, room, distribution, userIds, call, avatar
     }
 
     public init(from decoder: any Decoder) throws {
@@ -129,6 +132,8 @@ extension Envelope: Codable {
             content = .call(try container.decode(CallSignal.self, forKey: .call))
         case "admission":
             content = .admission(userIds: try container.decode([String].self, forKey: .userIds))
+        case "profile":
+            content = .profile(avatar: try container.decodeIfPresent(AttachmentPointer.self, forKey: .avatar))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown content type \(other)")
         }
@@ -173,6 +178,9 @@ extension Envelope: Codable {
         case .admission(let userIds):
             try container.encode("admission", forKey: .type)
             try container.encode(userIds, forKey: .userIds)
+        case .profile(let avatar):
+            try container.encode("profile", forKey: .type)
+            try container.encodeIfPresent(avatar, forKey: .avatar)
         case .senderKey(let room, let distribution):
             try container.encode("senderKey", forKey: .type)
             try container.encode(room, forKey: .room)

@@ -305,7 +305,7 @@ extension SecureChatClient {
     /// Typing indicators and receipts are shown, not kept.
     static func isArchived(_ content: Content) -> Bool {
         switch content {
-        case .typing, .receipt, .senderKey, .admission, .call: false
+        case .typing, .receipt, .senderKey, .admission, .call, .profile: false
         default: true
         }
     }

@@ -156,7 +156,7 @@ extension SecureChatClient {
                         items[position].reactions[emoji, default: []].insert(sender)
                     }
                 }
-            case .receipt, .typing, .senderKey, .admission, .call:
+            case .receipt, .typing, .senderKey, .admission, .call, .profile:
                 break
             }
         }

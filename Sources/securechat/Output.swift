@@ -154,6 +154,8 @@ enum Output {
             Described(kind: "call", text: signal.kind.rawValue, target: signal.callId, line: "(call \(signal.kind.rawValue))")
         case .admission(let userIds):
             Described(kind: "admission", text: userIds.joined(separator: ","), target: nil, line: "(admitted \(userIds.count) member(s))")
+        case .profile(let avatar):
+            Described(kind: "profile", text: avatar?.name, target: avatar?.attachmentId, line: avatar == nil ? "(removed their picture)" : "(changed their picture)")
         }
     }
 }

@@ -45,6 +45,18 @@ class WebClientTests(unittest.TestCase):
         self.browsers.append(browser)
         return browser
 
+    def alice_and_bob_chatting(self, first: str) -> tuple[Browser, Browser]:
+        """Two browsers registered as alice and bob, with alice's first message on bob's screen."""
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        alice.start_chat("bob")
+        alice.send(first)
+        bob.open_conversation("alice")
+        bob.wait_message(first)
+        return alice, bob
+
     def cli(self, username: str) -> CLI:
         cli = CLI(self.server, username)
         self.clis.append(cli)
@@ -78,14 +90,7 @@ class WebClientTests(unittest.TestCase):
         self.assertNotIn("Weekend plans", mallory.test("conversation-list").text)
 
     def test_two_browsers_direct_chat_with_receipts_and_a_file(self) -> None:
-        alice = self.browser()
-        alice.register("alice")
-        bob = self.browser()
-        bob.register("bob")
-        alice.start_chat("bob")
-        alice.send("hi bob")
-        bob.open_conversation("alice")
-        bob.wait_message("hi bob")
+        alice, bob = self.alice_and_bob_chatting("hi bob")
         # Bob has it on screen: alice sees it delivered, then read.
         alice.wait(lambda d: alice.status_of("hi bob") == "read", message="read receipt")
         bob.send("hello alice <b>not bold</b>")
@@ -108,14 +113,7 @@ class WebClientTests(unittest.TestCase):
         self.assertEqual(digest, hashlib.sha256(payload).hexdigest())
 
     def test_identity_change_blocks_until_accepted(self) -> None:
-        alice = self.browser()
-        alice.register("alice")
-        bob = self.browser()
-        bob.register("bob")
-        alice.start_chat("bob")
-        alice.send("before")
-        bob.open_conversation("alice")
-        bob.wait_message("before")
+        alice, bob = self.alice_and_bob_chatting("before")
         # Bob signs out (this browser's device is removed) and signs in on a new browser: new keys.
         bob.test("logout").click()
         bob.test("dialog-confirm").click()
@@ -150,14 +148,7 @@ class WebClientTests(unittest.TestCase):
         bob2.wait_message("welcome back")
 
     def test_reconnect_and_resume_across_a_server_restart(self) -> None:
-        alice = self.browser()
-        alice.register("alice")
-        bob = self.browser()
-        bob.register("bob")
-        alice.start_chat("bob")
-        alice.send("first")
-        bob.open_conversation("alice")
-        bob.wait_message("first")
+        alice, bob = self.alice_and_bob_chatting("first")
         self.expected_console.append("ERR_CONNECTION_REFUSED")
         self.server.halt()
         alice.wait(lambda d: alice.test("connection").text != "Online", message="alice notices the server is gone")
@@ -179,14 +170,7 @@ class WebClientTests(unittest.TestCase):
         bob.wait_message("after bob reloaded")
 
     def test_replies_edits_deletions_reactions_and_typing(self) -> None:
-        alice = self.browser()
-        alice.register("alice")
-        bob = self.browser()
-        bob.register("bob")
-        alice.start_chat("bob")
-        alice.send("lunch at noon?")
-        bob.open_conversation("alice")
-        bob.wait_message("lunch at noon?")
+        alice, bob = self.alice_and_bob_chatting("lunch at noon?")
         # Typing shows on the other side while the composer has text.
         alice.test("composer").send_keys("thinking")
         bob.wait(lambda d: "alice is typing" in bob.test("typing").text, message="typing indicator")
@@ -262,6 +246,33 @@ class WebClientTests(unittest.TestCase):
         # The composer sends with the keyboard alone.
         alice.test("composer").send_keys("sent with Enter\n")
         alice.wait_message("sent with Enter")
+
+    def test_a_picture_reaches_contacts_and_rooms_encrypted(self) -> None:
+        carol = self.cli("carol")
+        carol.run("register", "carol")
+        alice, bob = self.alice_and_bob_chatting("hello")
+        code = alice.create_room("Pictures")
+        carol.run("room", "join", code)
+        alice.wait_text("carol joined")
+        carol.run("send", f"#{code}", "hi all")
+        alice.wait_message("hi all")
+        # A picture, chosen in the profile dialog: uploaded encrypted, its key sent to bob and the room.
+        folder = Path(tempfile.mkdtemp())
+        picture = folder / "me.png"
+        picture.write_bytes(bytes.fromhex(
+            "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8cfc000000301010018dd8db40000000049454e44ae426082"))
+        alice.test("profile").click()
+        alice.driver.find_element("css selector", '[data-test="profile-picture"]').send_keys(str(picture))
+        alice.wait_text("Picture updated.")
+        alice.el('[data-test="profile-dialog"] [data-test="dialog-cancel"]').click()
+        # Bob's page shows alice's picture, decrypted with the key from her profile message.
+        bob.wait(lambda d: d.find_elements("css selector", '.conversation .avatar.picture img'), message="alice's picture at bob")
+        loaded = bob.driver.execute_script("return [...document.querySelectorAll('.conversation .avatar.picture img')].every(i => i.complete && i.naturalWidth === 1)")
+        self.assertTrue(loaded, "the decrypted picture is the 1x1 PNG")
+        # The CLI in the room hears of it as a profile message, and reads the room as before.
+        events = carol.listen(count=1)
+        self.assertEqual([e.get("kind") for e in events], ["profile"])
+        self.assertEqual(events[0]["from"], "alice")
 
     def test_page_security_headers_and_no_inline_code(self) -> None:
         import urllib.request

@@ -6,6 +6,24 @@ import Testing
 
 @Suite("Replies, edits, deletions, reactions, receipts and typing", .serialized)
 struct SignalsTests {
+    /// The same bytes as the web client's test (Tests/Web/client.test.mjs): both write one layout.
+    static let profileEnvelope = #"{"avatar":{"attachmentId":"aaaaaaaaaaaaaaaaaaaaaaaaaa","contentType":"image/png","digest":"CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=","key":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=","name":"me.png","size":1234},"id":"p1","type":"profile","v":1}"#
+
+    @Test("a profile envelope (the sender's avatar) has one JSON layout in Swift and in the web client")
+    func profileEnvelope() throws {
+        let envelope = try JSONDecoder().decode(Envelope.self, from: Data(Self.profileEnvelope.utf8))
+        guard case .profile(let avatar?) = envelope.content else {
+            Issue.record("not a profile with an avatar")
+            return
+        }
+        #expect(avatar.key == Data(repeating: 7, count: 32) && avatar.size == 1234 && avatar.name == "me.png")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(String(decoding: try encoder.encode(envelope), as: UTF8.self) == Self.profileEnvelope)
+        let removed = Envelope(id: "p2", content: .profile(avatar: nil))
+        #expect(String(decoding: try encoder.encode(removed), as: UTF8.self) == #"{"id":"p2","type":"profile","v":1}"#)
+    }
+
     @Test("each kind of content arrives, and the timeline applies edits, deletions and reactions")
     func everyKind() async throws {
         try await withAliceAndBob { server, alice, bob, directories in

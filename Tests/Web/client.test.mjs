@@ -66,3 +66,13 @@ test('server frames of the wrong shape are ignored before they reach the state',
   assert.ok(isValidServerFrame({ type: 'preKeysLow', count: 7 }));
   assert.ok(isValidServerFrame({ type: 'roomEvent', seq: 5, room: 'k4mzq7t2wbx5hn3ryvpe', userId: 'u', change: 'joined', at: 1 }));
 });
+
+test('a profile envelope (the avatar) is written exactly as the Swift SDK writes it', () => {
+  // The same literal as Tests/SecureChatClientTests/SignalsTests.swift.
+  const literal = '{"avatar":{"attachmentId":"aaaaaaaaaaaaaaaaaaaaaaaaaa","contentType":"image/png","digest":"CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=","key":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=","name":"me.png","size":1234},"id":"p1","type":"profile","v":1}';
+  const avatar = { attachmentId: 'a'.repeat(26), contentType: 'image/png', digest: toBase64(new Uint8Array(32).fill(9)), key, name: 'me.png', size: 1234 };
+  assert.equal(fromUTF8(MessagePadding.unpad(encodeEnvelope({ id: 'p1', type: 'profile', avatar }))), literal);
+  assert.deepEqual(decodeEnvelope(MessagePadding.pad(utf8(literal))).avatar, avatar);
+  assert.equal(fromUTF8(MessagePadding.unpad(encodeEnvelope({ id: 'p2', type: 'profile', avatar: undefined }))), '{"id":"p2","type":"profile","v":1}');
+  assert.throws(() => decodeEnvelope(padded({ v: 1, id: 'p3', type: 'profile', avatar: { attachmentId: 'x' } })));
+});

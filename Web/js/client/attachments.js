@@ -15,7 +15,7 @@ Object.assign(SecureChatClient.prototype, {
    * that goes inside the message. The stream is built block by block; the request body is a Blob
    * of the encrypted parts, which the browser may keep on disk rather than in memory.
    */
-  async uploadAttachment(file, { conversation, onProgress = () => {} }) {
+  async uploadAttachment(file, { conversation = null, recipients = [], onProgress = () => {} }) {
     const key = randomBytes(32);
     const encryptor = new AttachmentEncryptor(key);
     const parts = [];
@@ -27,7 +27,10 @@ Object.assign(SecureChatClient.prototype, {
     const last = await encryptor.finalize();
     parts.push(last.ciphertext);
     const body = new Blob(parts, { type: 'application/octet-stream' });
-    const query = conversation.startsWith('room:') ? `room=${segment(conversation.slice(5))}` : `recipients=${segment(conversation.slice(7))}`;
+    let query;
+    if (conversation?.startsWith('room:')) query = `room=${segment(conversation.slice(5))}`;
+    else if (conversation) query = `recipients=${segment(conversation.slice(7))}`;
+    else query = recipients.length > 0 ? `recipients=${recipients.map(segment).join(',')}` : '';
     const token = await this.validToken();
     const response = await new Promise((resolve, reject) => {
       // XMLHttpRequest, because fetch reports no upload progress.

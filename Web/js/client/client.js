@@ -112,6 +112,7 @@ export class SecureChatClient extends EventTarget {
     }
     for (const [room, records] of recordsByRoom) this.senderKeyStores.set(room, new SenderKeyStore(records));
     this.statuses = new Map((await this.store.entries('status/')).map(([name, value]) => [name.slice(7), value]));
+    this.avatars = new Map((await this.store.entries('avatar/')).map(([name, value]) => [name.slice(7), value]));
     return true;
   }
 

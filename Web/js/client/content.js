@@ -26,6 +26,7 @@ const required = {
   call: { call: 'object' },
   senderKey: { room: 'string', distribution: 'string' },
   admission: { userIds: 'array' },
+  profile: {},
 };
 
 export class ContentError extends Error {}
@@ -62,6 +63,9 @@ export function decodeEnvelope(padded) {
   if (envelope.type === 'reaction') envelope.remove = envelope.remove === true;
   if (envelope.type === 'receipt' && envelope.receipt !== 'delivered' && envelope.receipt !== 'read') throw new ContentError('unknown receipt kind');
   if (envelope.type === 'attachment' && !isAttachmentPointer(envelope.attachment)) throw new ContentError('a malformed attachment pointer');
+  if (envelope.type === 'profile' && envelope.avatar !== undefined && envelope.avatar !== null && !isAttachmentPointer(envelope.avatar)) {
+    throw new ContentError('a malformed avatar pointer');
+  }
   return envelope;
 }
 

@@ -23,6 +23,7 @@ Object.assign(SecureChatClient.prototype, {
     if (theirs.length === 0) throw new ClientError('noDevices', `${this.displayName(userId)} has no devices`);
     const mine = (await this.devices(this.userId)).filter((deviceId) => deviceId !== this.deviceId);
     const recipients = [...theirs.map((deviceId) => ({ userId, deviceId })), ...mine.map((deviceId) => ({ userId: this.userId, deviceId }))];
+    const hadSession = theirs.some((deviceId) => this.sessions.has(sessionName(userId, deviceId)));
     await this.ensureSessions(recipients);
     const id = newMessageId();
     const forThem = encodeEnvelope({ ...content, id });
@@ -50,6 +51,10 @@ Object.assign(SecureChatClient.prototype, {
     if (archive) this.statuses.set(id, 'pending');
     this.emit('message', { message, stored: archive });
     await this.sendOutbox();
+    // Someone this device never wrote to before gets our picture's key along.
+    if (!hadSession && content.type !== 'profile' && content.type !== 'typing' && this.avatars.has(this.userId)) {
+      await this.sendDirectNow(userId, { type: 'profile', avatar: this.avatars.get(this.userId) }).catch(() => {});
+    }
     return message;
   },
 
@@ -107,6 +112,16 @@ Object.assign(SecureChatClient.prototype, {
         this.emit('undecryptable', { sender, room: delivery.room, reason: `an admission could not be checked: ${error.message}` });
       }
       return this.finishDelivery(delivery, change, apply);
+    }
+    if (envelope.type === 'profile') {
+      // Only the sender's own picture: nobody can set someone else's.
+      const avatar = envelope.avatar ?? null;
+      change.records.set(`avatar/${sender.userId}`, avatar);
+      apply.push(() => {
+        if (avatar) this.avatars.set(sender.userId, avatar);
+        else this.avatars.delete(sender.userId);
+        this.emit('avatarChanged', { userId: sender.userId });
+      });
     }
     if (envelope.type === 'receipt') {
       const level = envelope.receipt === 'read' ? 'read' : 'delivered';

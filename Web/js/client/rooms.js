@@ -196,6 +196,10 @@ Object.assign(SecureChatClient.prototype, {
     this.rooms.set(code, state);
     if (content.type !== 'admission') this.emit('message', { message, stored: archive });
     await this.sendOutbox();
+    // Member devices that just got our room key get our picture's key too (one room message).
+    if (needing.length > 0 && content.type !== 'profile' && this.avatars.has(this.userId)) {
+      await this.sendRoomNow(code, { type: 'profile', avatar: this.avatars.get(this.userId) }).catch(() => {});
+    }
     return message;
   },
 

@@ -113,8 +113,38 @@ Object.assign(SecureChatClient.prototype, {
     return this.api.get('/v1/profile');
   },
 
-  updateProfile({ displayName, statusText, avatarAttachmentId }) {
-    return this.api.put('/v1/profile', { displayName, statusText, avatarAttachmentId });
+  /** Display name and status; the avatar stays as it is (setAvatar changes it). */
+  async updateProfile({ displayName, statusText }) {
+    return this.api.put('/v1/profile', { displayName, statusText, avatarAttachmentId: this.avatars.get(this.userId)?.attachmentId });
+  },
+
+  /**
+   * Sets (a File) or removes (null) this account's picture: encrypted and uploaded like any file,
+   * named in the server's profile, and its key sent in a `profile` message to every direct
+   * contact and room, so that they can decrypt it (PROTOCOL.md §14.2).
+   */
+  async setAvatar(file) {
+    const profile = await this.profile();
+    let avatar = null;
+    if (file) {
+      const contacts = [...this.contacts.values()].filter((c) => c.hasConversation && c.userId !== this.userId).map((c) => c.userId).slice(0, 100);
+      avatar = await this.uploadAttachment(file, { recipients: contacts });
+    }
+    await this.api.put('/v1/profile', { displayName: profile.displayName, statusText: profile.statusText, avatarAttachmentId: avatar?.attachmentId });
+    await this.serial(async () => {
+      await this.commit({ records: new Map([[`avatar/${this.userId}`, avatar]]) });
+      if (avatar) this.avatars.set(this.userId, avatar);
+      else this.avatars.delete(this.userId);
+    });
+    this.emit('avatarChanged', { userId: this.userId });
+    const content = { type: 'profile', avatar: avatar ?? undefined };
+    let failed = 0;
+    for (const contact of this.contacts.values()) {
+      if (!contact.hasConversation || contact.userId === this.userId) continue;
+      await this.sendDirect(contact.userId, content).catch(() => failed++);
+    }
+    for (const room of await this.listRooms().catch(() => [])) await this.sendRoom(room.code, content).catch(() => failed++);
+    return { failed };
   },
 
   userProfile(userId) {

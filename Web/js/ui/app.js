@@ -6,6 +6,7 @@ import { LocalStore } from '../client/local-store.js';
 import { h, replaceChildren } from './dom.js';
 import { ChatView } from './chat-view.js';
 import { openDialog, confirmDialog, identityWarning, safetyNumberDialog, membersPanel, profileDialog } from './panels.js';
+import { avatar } from './avatar.js';
 
 const app = document.getElementById('app');
 const baseURL = location.origin;
@@ -156,6 +157,11 @@ async function enter(client) {
   client.addEventListener('message', ({ detail }) => onMessage(detail));
   client.addEventListener('connection', ({ detail }) => renderConnection(detail.state));
   client.addEventListener('identityChanged', ({ detail }) => onIdentityChanged(detail.contact));
+  client.addEventListener('avatarChanged', ({ detail }) => {
+    if (detail.userId === client.userId) document.querySelector('.me .avatar')?.replaceWith(avatar(client, client.userId, client.username));
+    refreshConversations();
+    state.chat?.render();
+  });
   client.addEventListener('contactChanged', () => {
     renderConversationList();
     state.chat?.refreshHeader();
@@ -193,7 +199,7 @@ function renderShell() {
   const sidebar = h('nav', { class: 'sidebar', 'aria-label': 'Conversations' },
     h('header', { class: 'sidebar-header' },
       h('div', { class: 'me' },
-        h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(client.username)),
+        avatar(client, client.userId, client.username),
         h('div', {}, h('strong', { 'data-test': 'me' }, client.username), status)),
       h('div', { class: 'toolbar' },
         h('button', { title: 'Your profile and devices', 'data-test': 'profile', onclick: () => profileDialog(client) }, 'Profile'),
@@ -220,9 +226,6 @@ function renderConnection(connection) {
   element.textContent = connectionLabel(connection);
 }
 
-export function initials(name) {
-  return (name ?? '?').slice(0, 2).toUpperCase();
-}
 
 export async function refreshConversations() {
   const client = state.client;
@@ -258,7 +261,7 @@ function renderConversationList() {
         'data-conversation': conversation.id, 'data-test': `conversation-${conversation.title}`,
         onclick: () => selectConversation(conversation.id),
       },
-      h('span', { class: ['avatar', conversation.kind], 'aria-hidden': 'true' }, conversation.kind === 'room' ? '#' : initials(conversation.title)),
+      conversation.kind === 'room' ? h('span', { class: ['avatar', 'room'], 'aria-hidden': 'true' }, '#') : avatar(client, conversation.contact.userId, conversation.title),
       h('span', { class: 'title' }, conversation.title),
       pending ? h('span', { class: 'badge warning', title: 'Security key changed' }, '!') : null,
       unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, String(unread)) : null));

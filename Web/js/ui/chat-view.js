@@ -3,7 +3,8 @@
 // composer.
 import { ClientError, hasPendingChange, safeContentType } from '../client/index.js';
 import { h, replaceChildren, formatTime } from './dom.js';
-import { describeError, initials, toast } from './app.js';
+import { describeError, toast } from './app.js';
+import { avatar } from './avatar.js';
 
 const reactionChoices = ['👍', '❤️', '😂', '😮', '🎉'];
 const typingTimeout = 6000;
@@ -167,7 +168,7 @@ export class ChatView {
       item.sender.userId === client.userId ? h('button', { class: 'icon', 'aria-label': 'Delete', title: 'Delete', onclick: () => this.remove(item) }, '🗑') : null);
     return h('li', { class: ['message', item.outgoing ? 'outgoing' : 'incoming'], 'data-id': item.id, 'data-test': 'message', tabindex: 0 },
       h('div', { class: 'bubble' },
-        !item.outgoing && this.isRoom ? h('div', { class: 'sender' }, h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(sender)), sender) : null,
+        !item.outgoing && this.isRoom ? h('div', { class: 'sender' }, avatar(client, item.sender.userId, sender, { small: true }), sender) : null,
         body, meta, reactions),
       actions);
   }

@@ -4,6 +4,7 @@ import { hasPendingChange } from '../client/index.js';
 import { SafetyNumber } from '../protocol/safety-number.js';
 import { h, replaceChildren, trapFocus } from './dom.js';
 import { encodeQR, renderQR } from './qr.js';
+import { avatar } from './avatar.js';
 import { describeError, toast, refreshConversations } from './app.js';
 
 const dialogs = () => document.getElementById('dialogs');
@@ -177,6 +178,7 @@ export async function membersPanel(client, room, { onLeft }) {
       if (member.role === 'admin') buttons.push(h('button', { onclick: act(() => client.setRole(room.code, member.userId, 'member'), `${member.username} is a member`) }, 'Make member'));
     }
     return h('li', { class: 'member', 'data-test': `member-${member.username}` },
+      avatar(client, member.userId, member.username, { small: true }),
       h('span', { class: 'name' },
         profiles.get(member.userId)?.displayName ? `${profiles.get(member.userId).displayName} (${member.username})` : member.username, self ? ' — you' : '',
         profiles.get(member.userId)?.statusText ? h('span', { class: 'status-text' }, profiles.get(member.userId).statusText) : null),
@@ -216,6 +218,21 @@ export async function profileDialog(client) {
   const name = h('input', { id: 'profile-name', value: profile.displayName ?? '', maxlength: 64, 'data-test': 'profile-name' });
   const status = h('input', { id: 'profile-status', value: profile.statusText ?? '', maxlength: 140, 'data-test': 'profile-status' });
   const devices = h('ul', { class: 'device-list' });
+  const picture = h('span', { class: 'profile-picture' }, avatar(client, client.userId, client.username));
+  const pictureInput = h('input', { id: 'profile-picture', type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', 'data-test': 'profile-picture' });
+  const pictureStatus = h('p', { class: 'muted', role: 'status' });
+  const pictureAction = async (file) => {
+    pictureStatus.textContent = file ? 'Encrypting and sending your picture…' : 'Removing your picture…';
+    try {
+      if (file && file.size > 1024 * 1024) throw new Error('Pick a picture of at most 1 MiB.');
+      const { failed } = await client.setAvatar(file);
+      picture.replaceChildren(avatar(client, client.userId, client.username));
+      pictureStatus.textContent = failed === 0 ? (file ? 'Picture updated.' : 'Picture removed.') : `Picture updated; ${failed} conversation(s) could not be told yet.`;
+    } catch (error) {
+      pictureStatus.textContent = describeError(error);
+    }
+  };
+  pictureInput.addEventListener('change', () => pictureInput.files[0] && pictureAction(pictureInput.files[0]));
   client.ownDevices().then(({ devices: list }) => replaceChildren(devices, list.map((device) => h('li', {},
     `${device.name} (device ${device.deviceId})${device.deviceId === client.deviceId ? ' — this browser' : ''}`)))).catch(() => {});
   openDialog({
@@ -223,6 +240,11 @@ export async function profileDialog(client) {
     test: 'profile-dialog',
     body: [
       h('p', { class: 'muted' }, `Signed in as ${client.username}. People who share a room with you see your display name and status.`),
+      h('div', { class: 'picture-row' }, picture,
+        h('div', {}, h('label', { for: 'profile-picture' }, 'Picture'), pictureInput,
+          client.avatars.has(client.userId) ? h('button', { type: 'button', class: 'link', onclick: () => pictureAction(null) }, 'Remove picture') : null)),
+      pictureStatus,
+      h('p', { class: 'hint' }, 'Your picture is encrypted like any file: the key goes only to your contacts and rooms.'),
       h('label', { for: 'profile-name' }, 'Display name'), name,
       h('label', { for: 'profile-status' }, 'Status'), status,
       h('h3', {}, 'Your devices'), devices,

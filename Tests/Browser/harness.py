@@ -126,6 +126,11 @@ class Browser:
     def test(self, name: str, timeout: float = WAIT):
         return self.el(f'[data-test="{name}"]', timeout)
 
+    def choose_file(self, name: str, path: Path) -> None:
+        """Gives a file to a (hidden) file input once the page has rendered it."""
+        field = self.wait(lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, f'[data-test="{name}"]')), None), message=f"file input {name}")
+        field.send_keys(str(path))
+
     def click(self, name: str, timeout: float = WAIT) -> None:
         """Clicks a data-test element, finding it again if the page re-rendered it meanwhile."""
         def attempt(driver):

@@ -61,6 +61,9 @@ def main() -> None:
         browsers.append(bob)
         bob.register("bob")
 
+        # Bob has a picture (sent encrypted to the rooms and contacts he shares).
+        face = Path(tempfile.mkdtemp()) / "bob.png"
+        picture(face, 96, 96)
         code = alice.create_room("Weekend plans")
         # Bob joins first: carol's device then admits everyone listed when she joins (PROTOCOL.md §14.4).
         bob.join_room(code)
@@ -70,6 +73,10 @@ def main() -> None:
         carol.run("send", f"#{code}", "Saturday works for me. Lake or mountains?")
         alice.wait_message("Saturday works for me. Lake or mountains?")
         bob.wait_message("Saturday works for me. Lake or mountains?")
+        bob.test("profile").click()
+        bob.choose_file("profile-picture", face)
+        bob.wait_text("Picture updated.")
+        bob.el('[data-test="profile-dialog"] [data-test="dialog-cancel"]').click()
         bob.send("Mountains! I'll bring the tent.")
         alice.wait_message("Mountains! I'll bring the tent.")
         alice.send("Great, I'll book the train for 8:15.")
@@ -91,7 +98,7 @@ def main() -> None:
         alice.send("Here is the view from last time")
         image = Path(tempfile.mkdtemp()) / "lake.png"
         picture(image)
-        alice.driver.find_element("css selector", '[data-test="file-input"]').send_keys(str(image))
+        alice.choose_file("file-input", image)
         bob.open_conversation("alice")
         bob.wait(lambda d: d.find_elements("css selector", '[data-test="image-preview"]'), message="picture shown")
         bob.send("Wow, beautiful 😍")

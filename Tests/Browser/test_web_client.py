@@ -102,7 +102,7 @@ class WebClientTests(unittest.TestCase):
         folder = Path(tempfile.mkdtemp())
         path = folder / "report.bin"
         path.write_bytes(payload)
-        alice.driver.find_element("css selector", '[data-test="file-input"]').send_keys(str(path))
+        alice.choose_file("file-input", path)
         alice.wait(lambda d: any(e.text == "report.bin" for e in d.find_elements("css selector", '[data-test="attachment-name"]')), message="attachment sent")
         bob.wait(lambda d: any(e.text == "report.bin" for e in d.find_elements("css selector", '[data-test="attachment-name"]')), message="attachment received")
         bob.test("attachment-open").click()
@@ -262,7 +262,7 @@ class WebClientTests(unittest.TestCase):
         picture.write_bytes(bytes.fromhex(
             "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8cfc000000301010018dd8db40000000049454e44ae426082"))
         alice.test("profile").click()
-        alice.driver.find_element("css selector", '[data-test="profile-picture"]').send_keys(str(picture))
+        alice.choose_file("profile-picture", picture)
         alice.wait_text("Picture updated.")
         alice.el('[data-test="profile-dialog"] [data-test="dialog-cancel"]').click()
         # Bob's page shows alice's picture, decrypted with the key from her profile message.

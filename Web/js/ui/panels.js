@@ -177,7 +177,7 @@ export async function membersPanel(client, room, { onLeft }) {
       if (member.role === 'member') buttons.push(h('button', { onclick: act(() => client.setRole(room.code, member.userId, 'admin'), `${member.username} is an admin`) }, 'Make admin'));
       if (member.role === 'admin') buttons.push(h('button', { onclick: act(() => client.setRole(room.code, member.userId, 'member'), `${member.username} is a member`) }, 'Make member'));
     }
-    return h('li', { class: 'member', 'data-test': `member-${member.username}` },
+    return h('li', { class: 'member-row', 'data-test': `member-${member.username}` },
       avatar(client, member.userId, member.username, { small: true }),
       h('span', { class: 'name' },
         profiles.get(member.userId)?.displayName ? `${profiles.get(member.userId).displayName} (${member.username})` : member.username, self ? ' — you' : '',

@@ -227,6 +227,33 @@ class WebClientTests(unittest.TestCase):
         bob.wait(lambda d: "Team" not in bob.test("conversation-list").text, message="room gone for bob")
         self.assertNotIn("after bob left", bob.messages())
 
+    def test_a_room_without_automatic_admission(self) -> None:
+        alice = self.browser()
+        alice.register("alice")
+        bob = self.browser()
+        bob.register("bob")
+        alice.test("create-room").click()
+        alice.test("room-name").send_keys("Board")
+        alice.test("room-auto-admit").click()  # off: alice admits each member herself
+        alice.dialog_confirm()
+        code = alice.test("room-code").text.removeprefix("Code ").strip()
+        bob.join_room(code)
+        alice.wait_text("1 waiting to be admitted")
+        # Before admission bob's device has no key from alice's: her message is unreadable there.
+        alice.send("members only")
+        bob.wait_text("could not be read")
+        self.assertNotIn("members only", bob.messages())
+        # Bob's own message reaches alice, marked as from a member nobody admitted.
+        bob.send("let me in")
+        alice.wait_message("let me in")
+        self.assertTrue(alice.driver.find_elements("css selector", '[data-test="message"].incoming .badge.warning'), "unconfirmed mark")
+        alice.test("members-button").click()
+        alice.el('[data-test="member-bob"] [data-test="admit"]').click()
+        alice.wait_text("bob admitted")
+        alice.el('[data-test="members-panel"] [data-test="dialog-cancel"]').click()
+        alice.send("welcome to the board")
+        bob.wait_message("welcome to the board")
+
     def test_every_control_has_an_accessible_name(self) -> None:
         alice = self.browser()
         alice.register("alice")

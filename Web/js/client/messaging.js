@@ -159,7 +159,7 @@ Object.assign(SecureChatClient.prototype, {
     const change = partial?.change ?? { records: new Map([['cursor', delivery.seq]]) };
     change.archive = [];
     await this.finishDelivery(delivery, change, partial?.apply ?? []);
-    this.emit('undecryptable', { sender: delivery.sender, room: delivery.room, reason: error.message });
+    this.emit('undecryptable', { sender: delivery.sender, room: delivery.room, reason: error.message, code: error.code, at: delivery.sentAt });
   },
 
   isUnconfirmed(sender, room) {

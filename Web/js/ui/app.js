@@ -174,7 +174,7 @@ async function enter(client) {
     toast(`A message could not be sent: ${detail.message}`, 'error');
     state.chat?.refreshStatuses();
   });
-  client.addEventListener('undecryptable', ({ detail }) => toast(`A message from ${client.displayName(detail.sender.userId)} could not be read: ${detail.reason}`, 'error'));
+  client.addEventListener('undecryptable', ({ detail }) => onUndecryptable(detail));
   client.addEventListener('unconfirmedMember', ({ detail }) => onUnconfirmedMember(detail));
   client.addEventListener('memberAdmitted', ({ detail }) => {
     if (detail.by !== client.userId) toast(`${client.displayName(detail.by)} admitted ${client.displayName(detail.userId)}`);
@@ -351,6 +351,26 @@ function onIdentityChanged(contact) {
       state.chat?.refreshHeader();
     },
   });
+}
+
+const keyNotices = new Map();
+
+/**
+ * A message this device cannot read. In a room, usually because the sender's device has not given
+ * us its key yet (we were not admitted, or joined on another device): said once a minute per room,
+ * and marked in the open conversation.
+ */
+function onUndecryptable({ sender, room, reason, code, at }) {
+  const client = state.client;
+  const who = client.displayName(sender.userId);
+  if (room && state.chat?.conversation.id === roomConversation(room)) state.chat.onUnreadable({ at: at ?? Date.now(), who });
+  if (room && (code === 'noRoomKey' || code === 'unknownKey')) {
+    if (Date.now() - (keyNotices.get(room) ?? 0) < 60_000) return;
+    keyNotices.set(room, Date.now());
+    toast(`You cannot read ${who}'s new messages in this room yet: their device has not given you the room's key. An owner or admin admits new members; messages sent before that stay unreadable.`, 'error');
+    return;
+  }
+  toast(`A message from ${who} could not be read: ${reason}`, 'error');
 }
 
 function onUnconfirmedMember({ room, userId }) {

@@ -253,6 +253,12 @@ export class ChatView {
     this.refreshHeader();
   }
 
+  /** A room message this device could not decrypt, shown where it came in the conversation. */
+  onUnreadable({ at, who }) {
+    this.events.push({ at, text: `🔒 A message from ${who} could not be read (no key from their device yet)` });
+    this.render();
+  }
+
   // ---- typing
 
   onTyping({ conversation, sender, started }) {

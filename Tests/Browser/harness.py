@@ -86,12 +86,16 @@ class Server:
 class Browser:
     """One headless Chromium: one device. Helpers speak in the page's own labels and data-test names."""
 
-    def __init__(self, server: Server, width: int = 1280, height: int = 860, downloads: Path | None = None) -> None:
+    def __init__(self, server: Server, width: int = 1280, height: int = 860, downloads: Path | None = None, media: bool = False) -> None:
         options = Options()
         options.binary_location = CHROMIUM
         for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
                          "--disable-gpu", "--lang=en-US"]:
             options.add_argument(argument)
+        if media:
+            # A synthetic camera and microphone, granted without a prompt; sound may start unprompted.
+            for argument in ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"]:
+                options.add_argument(argument)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.downloads = downloads or Path(tempfile.mkdtemp(prefix="securechat-downloads-"))
         options.add_experimental_option("prefs", {"download.default_directory": str(self.downloads), "download.prompt_for_download": False})

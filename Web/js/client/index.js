@@ -6,3 +6,5 @@ export { safeContentType } from './attachments.js';
 import './connection.js';
 import './rooms.js';
 import './signals.js';
+import './calls.js';
+export { Call, CallSettings } from './calls.js';

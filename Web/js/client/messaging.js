@@ -140,6 +140,7 @@ Object.assign(SecureChatClient.prototype, {
     if (stored) change.archive.push(message);
     await this.finishDelivery(delivery, change, apply);
     this.emit('message', { message, stored });
+    if (envelope.type === 'call') this.handleCallSignal(message);
     if (stored && !message.outgoing && !delivery.room && this.sendsDeliveryReceipts) {
       if (!this.pendingReceipts.has(sender.userId)) this.pendingReceipts.set(sender.userId, []);
       this.pendingReceipts.get(sender.userId).push(envelope.id);
@@ -238,7 +239,9 @@ Object.assign(SecureChatClient.prototype, {
     const byKey = new Map();
     for (const entry of entries) {
       const { envelope } = entry;
-      if (envelope.type === 'text' || envelope.type === 'attachment') {
+      if (envelope.type === 'callLog') {
+        items.push({ id: envelope.id, sender: entry.sender, outgoing: entry.outgoing, sentAt: entry.sentAt, type: 'callLog', call: envelope, reactions: new Map(), deleted: false });
+      } else if (envelope.type === 'text' || envelope.type === 'attachment') {
         const item = {
           id: envelope.id, sender: entry.sender, outgoing: entry.outgoing, sentAt: entry.sentAt, type: envelope.type,
           text: envelope.type === 'text' ? envelope.text : envelope.caption ?? null, attachment: envelope.attachment ?? null,

@@ -7,6 +7,7 @@ import { h, replaceChildren } from './dom.js';
 import { ChatView } from './chat-view.js';
 import { openDialog, confirmDialog, identityWarning, safetyNumberDialog, membersPanel, profileDialog } from './panels.js';
 import { avatar } from './avatar.js';
+import { showCall } from './call-view.js';
 
 const app = document.getElementById('app');
 const baseURL = location.origin;
@@ -162,6 +163,8 @@ async function enter(client) {
     refreshConversations();
     state.chat?.render();
   });
+  client.addEventListener('incomingCall', ({ detail }) => showCall(client, detail.call));
+  client.addEventListener('missedCall', ({ detail }) => toast(`Missed ${detail.video ? 'video ' : ''}call from ${client.displayName(detail.peer)}${detail.busy ? ' (you were in another call)' : ''}`));
   client.addEventListener('contactChanged', () => {
     renderConversationList();
     state.chat?.refreshHeader();

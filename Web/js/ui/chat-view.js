@@ -5,6 +5,7 @@ import { ClientError, hasPendingChange, safeContentType } from '../client/index.
 import { h, replaceChildren, formatTime } from './dom.js';
 import { describeError, toast } from './app.js';
 import { avatar } from './avatar.js';
+import { showCall } from './call-view.js';
 
 const reactionChoices = ['👍', '❤️', '😂', '😮', '🎉'];
 const typingTimeout = 6000;
@@ -98,7 +99,10 @@ export class ChatView {
       } else {
         subtitle = h('span', { class: 'muted' }, 'Not verified');
       }
-      buttons.push(h('button', { onclick: this.callbacks.onSafetyNumber, 'data-test': 'safety-number-button' }, 'Safety number'));
+      buttons.push(
+        h('button', { onclick: () => this.call(false), 'data-test': 'call-audio', title: 'Voice call' }, 'Call'),
+        h('button', { onclick: () => this.call(true), 'data-test': 'call-video', title: 'Video call' }, 'Video'),
+        h('button', { onclick: this.callbacks.onSafetyNumber, 'data-test': 'safety-number-button' }, 'Safety number'));
       this.refreshBlocked(contact);
     }
     title.append(h('div', { class: 'subtitle' }, subtitle));
@@ -139,6 +143,12 @@ export class ChatView {
 
   renderItem(item) {
     const client = this.client;
+    if (item.type === 'callLog') {
+      const { video, outcome, duration } = item.call;
+      const kind = video ? 'video call' : 'voice call';
+      const text = { missed: `Missed ${kind}`, declined: `Declined ${kind}`, unanswered: `Unanswered ${kind}`, ended: `${kind[0].toUpperCase()}${kind.slice(1)}, ${Math.round(duration / 1000)} s` }[outcome] ?? kind;
+      return h('li', { class: ['event', 'call-log', outcome], 'data-test': 'call-log' }, `${video ? '📹' : '📞'} ${text} · ${formatTime(item.sentAt)}`);
+    }
     const sender = client.displayName(item.sender.userId);
     const body = [];
     if (item.replyTo) {
@@ -257,6 +267,15 @@ export class ChatView {
   onUnreadable({ at, who }) {
     this.events.push({ at, text: `🔒 A message from ${who} could not be read (no key from their device yet)` });
     this.render();
+  }
+
+  async call(video) {
+    try {
+      const call = await this.client.startCall(this.contactId, { video });
+      showCall(this.client, call);
+    } catch (error) {
+      this.reportSendError(error);
+    }
   }
 
   // ---- typing

@@ -1,0 +1,110 @@
+// The call screen: who is on the other end and whether their safety number was verified, the
+// videos, a timer, and the controls (accept, decline, mute, camera, screen, hang up).
+import { h, replaceChildren } from './dom.js';
+import { avatar } from './avatar.js';
+import { describeError, toast } from './app.js';
+
+function clock(milliseconds) {
+  const seconds = Math.floor(milliseconds / 1000);
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes}:${String(seconds % 60).padStart(2, '0')}`;
+}
+
+export function showCall(client, call) {
+  const contact = client.contacts.get(call.peer);
+  const name = client.displayName(call.peer);
+  const status = h('p', { class: 'call-status', 'data-test': 'call-status', role: 'status' });
+  const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsinline: true, 'aria-label': `${name}'s video` });
+  const remoteAudio = h('audio', { autoplay: true });
+  const localVideo = h('video', { class: 'local-video', autoplay: true, playsinline: true, muted: true, 'aria-label': 'Your camera' });
+  localVideo.muted = true;
+  const controls = h('div', { class: 'call-controls' });
+  // What flows, from the connection's own statistics: reassurance for people, evidence for tests.
+  const stats = h('p', { class: 'call-stats muted', 'data-test': 'call-stats' });
+  const showStats = async () => {
+    const traffic = await call.traffic();
+    const kib = (bytes) => `${Math.round(bytes / 1024)} KiB`;
+    for (const [kind, totals] of Object.entries(traffic)) {
+      stats.dataset[`${kind}Sent`] = String(totals.sent);
+      stats.dataset[`${kind}Received`] = String(totals.received);
+    }
+    stats.textContent = `Audio ↑ ${kib(traffic.audio.sent)} ↓ ${kib(traffic.audio.received)}`
+      + (call.video ? ` · Video ↑ ${kib(traffic.video.sent)} ↓ ${kib(traffic.video.received)}` : '') + ' · end-to-end encrypted (DTLS-SRTP)';
+  };
+  const trust = contact?.verified
+    ? h('span', { class: 'badge verified', 'data-test': 'call-verified' }, '✓ Safety number verified')
+    : h('span', { class: 'badge warning', 'data-test': 'call-unverified' }, 'Safety number not verified');
+  const screen = h('div', { class: ['call-screen', call.video ? 'video' : 'audio'], role: 'dialog', 'aria-modal': 'true', 'aria-label': `Call with ${name}`, 'data-test': 'call-screen' },
+    h('div', { class: 'call-peer' }, avatar(client, call.peer, name), h('h2', {}, name), trust),
+    h('div', { class: 'call-media' }, remoteVideo, remoteAudio, call.video ? localVideo : null),
+    status, stats, controls);
+  document.getElementById('dialogs').append(screen);
+
+  let timer = null;
+  const button = (label, test, action, extra = {}) => h('button', { type: 'button', 'data-test': test, ...extra, onclick: async () => {
+    try {
+      await action();
+    } catch (error) {
+      toast(describeError(error), 'error');
+    }
+  } }, label);
+
+  const renderStatus = () => {
+    const labels = {
+      calling: `Calling ${name}…`, ringing: `${name} is calling you${call.video ? ' (video)' : ''}`, connecting: 'Connecting…',
+      connected: call.connectedAt ? clock(Date.now() - call.connectedAt) : 'Connected', ended: 'Call ended',
+    };
+    status.textContent = labels[call.state] ?? call.state;
+  };
+
+  // The controls are rebuilt only when they change, so keyboard focus stays where it is.
+  const render = () => {
+    renderStatus();
+    if (call.state === 'ringing') {
+      replaceChildren(controls,
+        button('Accept', 'call-accept', () => call.accept(), { class: 'primary' }),
+        button('Decline', 'call-decline', () => call.decline(), { class: 'danger' }));
+      return;
+    }
+    replaceChildren(controls,
+      button(call.muted ? 'Unmute' : 'Mute', 'call-mute', () => {
+        call.setMuted(!call.muted);
+        render();
+      }, { 'aria-pressed': String(call.muted) }),
+      call.video ? button(call.cameraOff ? 'Camera on' : 'Camera off', 'call-camera', () => {
+        call.setCameraOff(!call.cameraOff);
+        render();
+      }, { 'aria-pressed': String(call.cameraOff) }) : null,
+      call.video && navigator.mediaDevices?.getDisplayMedia ? button('Share screen', 'call-share', () => call.shareScreen()) : null,
+      button('Hang up', 'call-hangup', () => call.hangUp(), { class: 'danger' }));
+  };
+
+  const attachLocal = () => {
+    if (call.localStream && call.video) localVideo.srcObject = call.localStream;
+  };
+  call.addEventListener('state', () => {
+    attachLocal();
+    if (call.state === 'connected' && !timer) {
+      timer = setInterval(() => {
+        renderStatus();
+        showStats().catch(() => {});
+      }, 1000);
+    }
+    render();
+  });
+  call.addEventListener('remoteStream', ({ detail }) => {
+    remoteVideo.srcObject = detail.stream;
+    remoteAudio.srcObject = detail.stream;
+  });
+  call.addEventListener('ended', ({ detail }) => {
+    clearInterval(timer);
+    status.textContent = `Call ended: ${detail.reason}`;
+    replaceChildren(controls);
+    setTimeout(() => screen.remove(), 1500);
+  });
+  attachLocal();
+  render();
+  // Media may already be there for outgoing calls.
+  setTimeout(attachLocal, 0);
+  return screen;
+}

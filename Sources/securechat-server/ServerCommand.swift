@@ -119,6 +119,30 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (SECURECHAT_LOG_LEVEL).")
     var logLevel: String?
 
+    @Option(help: "STUN servers for calls, comma-separated stun: URLs (SECURECHAT_STUN_URLS).")
+    var stunUrls: String?
+
+    @Option(help: "TURN servers for calls, comma-separated turn: or turns: URLs (SECURECHAT_TURN_URLS).")
+    var turnUrls: String?
+
+    @Option(help: "File holding the secret shared with the TURN server, readable by its owner only (SECURECHAT_TURN_SECRET_FILE; or SECURECHAT_TURN_SECRET).")
+    var turnSecretFile: String?
+
+    @Flag(help: "Calls go through the TURN server only, so peers never learn each other's addresses (SECURECHAT_TURN_RELAY_ONLY=1).")
+    var turnRelayOnly = false
+
+    /// A secret from a file that only its owner can read; the first line, without its newline.
+    static func readSecretFile(_ path: String) throws -> Data {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            throw ValidationError("\(path) can be read by others than its owner: chmod 600 it")
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let secret = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard secret.utf8.count >= 16 else { throw ValidationError("the secret in \(path) is shorter than 16 bytes") }
+        return Data(secret.utf8)
+    }
+
     func makeConfiguration() throws -> (ServerConfiguration, Logger) {
         let environment = ProcessInfo.processInfo.environment
         func setting(_ flag: String?, _ name: String) -> String? { flag ?? environment["SECURECHAT_\(name)"] }
@@ -155,6 +179,21 @@ struct ServerOptions: ParsableArguments {
             }
             configuration.maxMembersPerRoom = members
         }
+        let urls = { (text: String?) in (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        configuration.stunURLs = urls(setting(stunUrls, "STUN_URLS"))
+        configuration.turnURLs = urls(setting(turnUrls, "TURN_URLS"))
+        guard configuration.stunURLs.allSatisfy({ $0.hasPrefix("stun:") || $0.hasPrefix("stuns:") }),
+              configuration.turnURLs.allSatisfy({ $0.hasPrefix("turn:") || $0.hasPrefix("turns:") })
+        else { throw ValidationError("STUN URLs start with stun: and TURN URLs with turn: or turns:") }
+        if let path = setting(turnSecretFile, "TURN_SECRET_FILE") {
+            configuration.turnSecret = try Self.readSecretFile(path)
+        } else if let secret = environment["SECURECHAT_TURN_SECRET"], !secret.isEmpty {
+            configuration.turnSecret = Data(secret.utf8)
+        }
+        if !configuration.turnURLs.isEmpty, configuration.turnSecret == nil {
+            throw ValidationError("TURN URLs need the shared secret (--turn-secret-file or SECURECHAT_TURN_SECRET)")
+        }
+        configuration.turnRelayOnly = turnRelayOnly || environment["SECURECHAT_TURN_RELAY_ONLY"] == "1"
         configuration.jwtKeys = environment["SECURECHAT_JWT_KEYS"]
         configuration.atRestKeys = environment["SECURECHAT_AT_REST_KEYS"]
 

@@ -46,8 +46,52 @@ CHROMIUM = find(["chromium", "chromium-browser", "google-chrome"])
 CHROMEDRIVER = find(["chromedriver"])
 
 
-class Server:
+class TurnServer:
+    """A local coturn with a shared secret (the TURN REST scheme), relaying on loopback only."""
+
     def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="securechat-turn-"))
+        self.port = free_port()
+        self.secret = os.urandom(24).hex()
+        self.secret_file = self.folder / "turn-secret"
+        self.secret_file.write_text(self.secret + "\n")
+        self.secret_file.chmod(0o600)
+        self.log = open(self.folder / "turnserver.log", "wb")
+        self.process = subprocess.Popen(
+            [TURNSERVER, "-n", "--listening-ip=127.0.0.1", f"--listening-port={self.port}", "--relay-ip=127.0.0.1",
+             "--use-auth-secret", f"--static-auth-secret={self.secret}", "--realm=securechat.test", "--allow-loopback-peers",
+             "--no-tls", "--no-dtls", "--no-cli", "--fingerprint", "--log-file=stdout", "--simple-log",
+             f"--pidfile={self.folder / 'turnserver.pid'}", f"--db={self.folder / 'turndb'}",
+             f"--min-port={49152 + self.port % 1000 * 10}", f"--max-port={49152 + self.port % 1000 * 10 + 9}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("coturn did not start; see " + str(self.folder / "turnserver.log"))
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+TURNSERVER = find(["turnserver"])
+
+
+class Server:
+    def __init__(self, extra_arguments: list[str] | None = None) -> None:
+        self.extra_arguments = extra_arguments or []
         self.folder = Path(tempfile.mkdtemp(prefix="securechat-browser-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,7 +101,7 @@ class Server:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [str(BUILD / "securechat-server"), "serve", "--port", str(self.port), "--data-dir", str(self.folder / "data"),
-             "--web-dir", str(ROOT / "Web"), "--bcrypt-cost", "10"],
+             "--web-dir", str(ROOT / "Web"), "--bcrypt-cost", "10", *self.extra_arguments],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:

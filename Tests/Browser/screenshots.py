@@ -54,10 +54,10 @@ def main() -> None:
         shot(signin, "desktop-sign-in")
 
         carol.run("register", "carol")
-        alice = Browser(server)
+        alice = Browser(server, media=True)
         browsers.append(alice)
         alice.register("alice")
-        bob = Browser(server)
+        bob = Browser(server, media=True)
         browsers.append(bob)
         bob.register("bob")
 
@@ -111,6 +111,14 @@ def main() -> None:
         alice.test("safety-dialog")
         shot(alice, "desktop-safety-number")
         alice.test("dialog-cancel").click()
+
+        # A video call with synthetic cameras: the call screen shows who, whether verified, the traffic.
+        alice.test("call-video").click()
+        bob.click("call-accept")
+        alice.wait(lambda d: int(alice.test("call-stats").get_attribute("data-video-received") or 0) > 100_000, timeout=60, message="video flowing")
+        shot(alice, "desktop-call")
+        alice.click("call-hangup")
+        alice.wait(lambda d: not d.find_elements("css selector", '[data-test="call-screen"]'), message="call over")
 
         alice.test("theme").click()
         alice.test("theme").click()

@@ -5,9 +5,10 @@ own statistics), hanging up ends it on both sides, and each conversation records
 
 from __future__ import annotations
 
+import os
 import unittest
 
-from harness import CHROMEDRIVER, CHROMIUM, Browser, Server
+from harness import CHROMEDRIVER, CHROMIUM, TURNSERVER, Browser, Server, TurnServer
 
 if not (CHROMIUM and CHROMEDRIVER):
     raise unittest.SkipTest("chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)")
@@ -15,13 +16,21 @@ if not (CHROMIUM and CHROMEDRIVER):
 
 class CallTests(unittest.TestCase):
     def setUp(self) -> None:
-        self.server = Server()
+        self.turn: TurnServer | None = None
+        self.server = self.make_server()
         self.browsers: list[Browser] = []
+
+    expected_route = "direct"
+
+    def make_server(self) -> Server:
+        return Server()
 
     def tearDown(self) -> None:
         for browser in self.browsers:
             browser.quit()
         self.server.stop()
+        if self.turn:
+            self.turn.stop()
 
     def pair(self) -> tuple[Browser, Browser]:
         alice = Browser(self.server, media=True)
@@ -52,6 +61,7 @@ class CallTests(unittest.TestCase):
         self.assertTrue(bob.test("call-unverified").is_displayed())
         for browser in (alice, bob):
             browser.wait(lambda d, b=browser: self.flowing(b, ["audio", "video"]), timeout=30, message="audio and video flow both ways")
+            self.assertEqual(browser.test("call-stats").get_attribute("data-route"), self.expected_route)
         alice.click("call-hangup")
         for browser in (alice, bob):
             browser.wait(lambda d, b=browser: not b.driver.find_elements("css selector", '[data-test="call-screen"]'), message="the call screen closes")
@@ -63,6 +73,22 @@ class CallTests(unittest.TestCase):
         bob.click("call-decline")
         alice.wait(lambda d: any("Declined voice call" in e.text for e in d.find_elements("css selector", '[data-test="call-log"]')), message="declined on alice's side")
         bob.wait(lambda d: any("Declined voice call" in e.text for e in d.find_elements("css selector", '[data-test="call-log"]')), message="declined on bob's side")
+
+
+@unittest.skipUnless(TURNSERVER or os.environ.get("SECURECHAT_REQUIRE_BROWSER"), "coturn is needed (Debian: apt-get install coturn)")
+class RelayedCallTests(CallTests):
+    """The same video call with the server saying "relay only": every packet through a local coturn
+    (the selected candidate pair is a relay one on both sides)."""
+
+    def make_server(self) -> Server:
+        self.turn = TurnServer()
+        return Server(["--turn-urls", self.turn.url, "--turn-secret-file", str(self.turn.secret_file), "--turn-relay-only"])
+
+    def test_a_declined_voice_call(self) -> None:
+        self.skipTest("covered without TURN")
+
+    expected_route = "relay"
+
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
         attachments: try AttachmentFiles(directory: configuration.attachmentsDirectory),
         joinAttempts: AttemptLimiter(limit: configuration.roomJoinAttemptsPerMinute),
         loginAttempts: AttemptLimiter(limit: 10),
+        turnRequests: AttemptLimiter(limit: 20),
         logger: logger)
 }
 
@@ -92,6 +93,7 @@ func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
     DeviceController(services: services).addRoutes(to: authenticated)
     RoomController(services: services).addRoutes(to: authenticated)
     AttachmentController(services: services).addRoutes(to: authenticated)
+    CallController(services: services).addRoutes(to: authenticated)
     return router
 }
 

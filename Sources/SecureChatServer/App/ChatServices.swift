@@ -14,6 +14,7 @@ struct ChatServices: Sendable {
     let attachments: AttachmentFiles
     let joinAttempts: AttemptLimiter
     let loginAttempts: AttemptLimiter
+    let turnRequests: AttemptLimiter
     let logger: Logger
 
     /// The clock, truncated to whole milliseconds, the API's resolution.

@@ -36,6 +36,16 @@ public struct ServerConfiguration: Sendable {
     /// Keys from the environment (`id:base64,…`) instead of generated files in the data directory.
     public var jwtKeys: String?
     public var atRestKeys: String?
+    /// STUN servers handed to calls (`stun:host:port`).
+    public var stunURLs: [String] = []
+    /// TURN servers handed to calls (`turn:host:port?transport=udp`, `turns:…`), with credentials
+    /// from `turnSecret`, the secret shared with the TURN server (coturn's `static-auth-secret`).
+    public var turnURLs: [String] = []
+    public var turnSecret: Data?
+    /// How long TURN credentials work; a call keeps its relay for as long as they do.
+    public var turnCredentialLifetime: TimeInterval = 12 * 3600
+    /// Calls use the TURN server only (peers never learn each other's addresses).
+    public var turnRelayOnly = false
     /// The server's clock; tests move it to expire tokens and messages.
     public var clock: @Sendable () -> Date = { Date() }
 

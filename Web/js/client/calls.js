@@ -47,8 +47,9 @@ export class Call extends EventTarget {
     return this.localStream;
   }
 
-  prepareConnection() {
-    const connection = new RTCPeerConnection({ iceServers: this.client.iceServers ?? [], bundlePolicy: 'max-bundle' });
+  async prepareConnection() {
+    const { iceServers, iceTransportPolicy } = await this.client.iceConfiguration();
+    const connection = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     for (const track of this.localStream.getTracks()) connection.addTrack(track, this.localStream);
     connection.ontrack = (event) => {
       this.remoteStream.addTrack(event.track);
@@ -88,7 +89,7 @@ export class Call extends EventTarget {
     this.setState('connecting');
     try {
       await this.media();
-      const connection = this.prepareConnection();
+      const connection = await this.prepareConnection();
       await connection.setRemoteDescription({ type: 'offer', sdp: this.offer });
       await connection.setLocalDescription(await connection.createAnswer());
       await this.signal('answer', { sdp: await this.gathered() });
@@ -155,12 +156,22 @@ export class Call extends EventTarget {
     return track;
   }
 
-  /** Bytes received and sent per media kind, from the connection's statistics. */
+  /**
+   * Bytes received and sent per media kind, and the route of the selected candidate pair
+   * ('direct', or 'relay' through the TURN server), from the connection's statistics.
+   */
   async traffic() {
-    const totals = { audio: { sent: 0, received: 0 }, video: { sent: 0, received: 0 } };
+    const totals = { audio: { sent: 0, received: 0 }, video: { sent: 0, received: 0 }, route: null };
     if (!this.connection) return totals;
-    for (const report of (await this.connection.getStats()).values()) {
+    const reports = await this.connection.getStats();
+    for (const report of reports.values()) {
       const kind = report.kind ?? report.mediaType;
+      if (report.type === 'transport' && report.selectedCandidatePairId) {
+        const pair = reports.get(report.selectedCandidatePairId);
+        const local = pair && reports.get(pair.localCandidateId);
+        const remote = pair && reports.get(pair.remoteCandidateId);
+        if (local && remote) totals.route = local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relay' : 'direct';
+      }
       if (!totals[kind]) continue;
       if (report.type === 'outbound-rtp') totals[kind].sent += report.bytesSent ?? 0;
       if (report.type === 'inbound-rtp') totals[kind].received += report.bytesReceived ?? 0;
@@ -185,6 +196,27 @@ Object.assign(SecureChatClient.prototype, {
     });
   },
 
+  /**
+   * The STUN and TURN servers the operator configured (GET /v1/turn), kept until a minute before
+   * the TURN credentials expire. Without them (an older server, an error) calls still work where
+   * the peers can reach each other directly.
+   */
+  async iceConfiguration() {
+    const cached = this.iceCache;
+    if (cached && (cached.expiresAt === null || cached.expiresAt - Date.now() > 60_000)) return cached;
+    try {
+      const answer = await this.api.get('/v1/turn');
+      this.iceCache = {
+        iceServers: Array.isArray(answer.iceServers) ? answer.iceServers : [],
+        iceTransportPolicy: answer.iceTransportPolicy === 'relay' ? 'relay' : 'all',
+        expiresAt: Number.isFinite(answer.expiresAt) ? answer.expiresAt : null,
+      };
+    } catch {
+      return { iceServers: [], iceTransportPolicy: 'all', expiresAt: null };
+    }
+    return this.iceCache;
+  },
+
   missedCall({ peer, video, at, busy = false }) {
     this.emit('missedCall', { peer, video, at, busy });
     this.logCall({ peer, video, outcome: 'missed', caller: peer }).catch(() => {});
@@ -198,7 +230,7 @@ Object.assign(SecureChatClient.prototype, {
     this.calls.set(call.callId, call);
     try {
       await call.media();
-      const connection = call.prepareConnection();
+      const connection = await call.prepareConnection();
       await connection.setLocalDescription(await connection.createOffer());
       await call.signal('offer', { sdp: await call.gathered(), video });
     } catch (error) {

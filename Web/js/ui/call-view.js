@@ -24,12 +24,14 @@ export function showCall(client, call) {
   const showStats = async () => {
     const traffic = await call.traffic();
     const kib = (bytes) => `${Math.round(bytes / 1024)} KiB`;
-    for (const [kind, totals] of Object.entries(traffic)) {
-      stats.dataset[`${kind}Sent`] = String(totals.sent);
-      stats.dataset[`${kind}Received`] = String(totals.received);
+    for (const kind of ['audio', 'video']) {
+      stats.dataset[`${kind}Sent`] = String(traffic[kind].sent);
+      stats.dataset[`${kind}Received`] = String(traffic[kind].received);
     }
+    stats.dataset.route = traffic.route ?? '';
+    const route = { relay: ' · relayed by the TURN server', direct: ' · direct' }[traffic.route] ?? '';
     stats.textContent = `Audio ↑ ${kib(traffic.audio.sent)} ↓ ${kib(traffic.audio.received)}`
-      + (call.video ? ` · Video ↑ ${kib(traffic.video.sent)} ↓ ${kib(traffic.video.received)}` : '') + ' · end-to-end encrypted (DTLS-SRTP)';
+      + (call.video ? ` · Video ↑ ${kib(traffic.video.sent)} ↓ ${kib(traffic.video.received)}` : '') + route + ' · end-to-end encrypted (DTLS-SRTP)';
   };
   const trust = contact?.verified
     ? h('span', { class: 'badge verified', 'data-test': 'call-verified' }, '✓ Safety number verified')

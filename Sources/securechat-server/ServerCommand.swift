@@ -133,11 +133,13 @@ struct ServerOptions: ParsableArguments {
 
     /// A secret from a file that only its owner can read; the first line, without its newline.
     static func readSecretFile(_ path: String) throws -> Data {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        // The file itself, not a symbolic link to it (secrets are often mounted that way).
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        let attributes = try FileManager.default.attributesOfItem(atPath: resolved)
         if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
             throw ValidationError("\(path) can be read by others than its owner: chmod 600 it")
         }
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let text = try String(contentsOfFile: resolved, encoding: .utf8)
         let secret = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         guard secret.utf8.count >= 16 else { throw ValidationError("the secret in \(path) is shorter than 16 bytes") }
         return Data(secret.utf8)
@@ -188,12 +190,16 @@ struct ServerOptions: ParsableArguments {
         if let path = setting(turnSecretFile, "TURN_SECRET_FILE") {
             configuration.turnSecret = try Self.readSecretFile(path)
         } else if let secret = environment["SECURECHAT_TURN_SECRET"], !secret.isEmpty {
+            guard secret.utf8.count >= 16 else { throw ValidationError("SECURECHAT_TURN_SECRET is shorter than 16 bytes") }
             configuration.turnSecret = Data(secret.utf8)
         }
         if !configuration.turnURLs.isEmpty, configuration.turnSecret == nil {
             throw ValidationError("TURN URLs need the shared secret (--turn-secret-file or SECURECHAT_TURN_SECRET)")
         }
         configuration.turnRelayOnly = turnRelayOnly || environment["SECURECHAT_TURN_RELAY_ONLY"] == "1"
+        if configuration.turnRelayOnly, configuration.turnURLs.isEmpty {
+            throw ValidationError("relay-only calls need a TURN server (--turn-urls)")
+        }
         configuration.jwtKeys = environment["SECURECHAT_JWT_KEYS"]
         configuration.atRestKeys = environment["SECURECHAT_AT_REST_KEYS"]
 

@@ -33,6 +33,15 @@ export class Call extends EventTarget {
     this.muted = false;
     this.cameraOff = false;
     this.connection = null;
+    this.screenTrack = null;
+    /** The peer's device this call is with: the caller's, or the callee device that answered. */
+    this.peerDevice = null;
+    this.offered = direction === 'incoming';
+  }
+
+  /** Thrown into a set-up step that resumes after the call already ended. */
+  stopIfEnded() {
+    if (this.state === 'ended') throw new ClientError('callEnded', 'the call ended');
   }
 
   setState(state) {
@@ -43,12 +52,19 @@ export class Call extends EventTarget {
   }
 
   async media() {
-    this.localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: this.video });
-    return this.localStream;
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: this.video });
+    if (this.state === 'ended') {
+      // Hung up while the browser was asking for the camera: nothing may stay on.
+      for (const track of stream.getTracks()) track.stop();
+      this.stopIfEnded();
+    }
+    this.localStream = stream;
+    return stream;
   }
 
   async prepareConnection() {
     const { iceServers, iceTransportPolicy } = await this.client.iceConfiguration();
+    this.stopIfEnded();
     const connection = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     for (const track of this.localStream.getTracks()) connection.addTrack(track, this.localStream);
     connection.ontrack = (event) => {
@@ -92,40 +108,46 @@ export class Call extends EventTarget {
       const connection = await this.prepareConnection();
       await connection.setRemoteDescription({ type: 'offer', sdp: this.offer });
       await connection.setLocalDescription(await connection.createAnswer());
-      await this.signal('answer', { sdp: await this.gathered() });
+      const sdp = await this.gathered();
+      this.stopIfEnded();
+      await this.signal('answer', { sdp });
     } catch (error) {
-      await this.end(`the call could not start: ${error.message}`, { notify: true });
+      if (this.state === 'ended') return;
+      this.end(`the call could not start: ${error.message}`, { notify: true });
       throw error;
     }
   }
 
-  async decline() {
+  decline() {
     if (this.state !== 'ringing') return;
-    await this.signal('reject').catch(() => {});
     this.finish('declined');
+    this.signal('reject').catch(() => {});
   }
 
-  async hangUp() {
-    await this.end('you hung up', { notify: true });
+  hangUp() {
+    this.end('you hung up', { notify: true });
   }
 
-  async end(reason, { notify = false } = {}) {
+  /** Stops everything at once; the peer is told afterwards (the media must not wait for the chat server). */
+  end(reason, { notify = false } = {}) {
     if (this.state === 'ended') return;
-    if (notify) await this.signal('hangup').catch(() => {});
     this.finish(reason);
+    if (notify && this.offered) this.signal('hangup').catch(() => {});
   }
 
   finish(reason) {
     if (this.state === 'ended') return;
     const wasConnected = this.connectedAt !== null;
+    const duration = wasConnected ? Date.now() - this.connectedAt : 0;
     this.state = 'ended';
     this.connection?.close();
     for (const track of this.localStream?.getTracks() ?? []) track.stop();
+    this.screenTrack?.stop();
     this.client.calls.delete(this.callId);
-    this.dispatchEvent(new CustomEvent('ended', { detail: { reason, duration: wasConnected ? Date.now() - this.connectedAt : 0 } }));
-    const duration = wasConnected ? Date.now() - this.connectedAt : 0;
+    this.dispatchEvent(new CustomEvent('ended', { detail: { reason, duration } }));
     this.client.emit('callEnded', { call: this, reason, duration });
-    if (reason !== 'missed') {
+    // A call that never left this device is not a call to record.
+    if (reason !== 'missed' && this.offered) {
       const outcome = wasConnected ? 'ended' : reason === 'declined' ? 'declined' : 'unanswered';
       this.client.logCall({ peer: this.peer, video: this.video, outcome, duration, caller: this.direction === 'outgoing' ? this.client.userId : this.peer }).catch(() => {});
     }
@@ -146,13 +168,19 @@ export class Call extends EventTarget {
     const screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
     const [track] = screen.getVideoTracks();
     const sender = this.connection?.getSenders().find((candidate) => candidate.track?.kind === 'video');
-    if (!sender) {
+    if (!sender || this.state === 'ended') {
       track.stop();
-      throw new ClientError('noVideo', 'screen sharing needs a video call');
+      throw new ClientError('noVideo', 'screen sharing needs a video call in progress');
     }
-    const camera = sender.track;
+    const camera = this.localStream.getVideoTracks()[0];
+    // One capture at a time: a new share replaces (and stops) the previous one.
+    this.screenTrack?.stop();
+    this.screenTrack = track;
     await sender.replaceTrack(track);
-    track.addEventListener('ended', () => sender.replaceTrack(camera).catch(() => {}));
+    track.addEventListener('ended', () => {
+      if (this.screenTrack === track) this.screenTrack = null;
+      if (this.state !== 'ended') sender.replaceTrack(camera).catch(() => {});
+    });
     return track;
   }
 
@@ -211,8 +239,10 @@ Object.assign(SecureChatClient.prototype, {
         iceTransportPolicy: answer.iceTransportPolicy === 'relay' ? 'relay' : 'all',
         expiresAt: Number.isFinite(answer.expiresAt) ? answer.expiresAt : null,
       };
-    } catch {
-      return { iceServers: [], iceTransportPolicy: 'all', expiresAt: null };
+    } catch (error) {
+      // Relay-only hides addresses from peers: never fall back to direct connections then.
+      if (cached?.iceTransportPolicy === 'relay') throw new ClientError('noRelay', `the call relay is unavailable: ${error.message}`);
+      return { iceServers: cached?.iceServers ?? [], iceTransportPolicy: 'all', expiresAt: null };
     }
     return this.iceCache;
   },
@@ -223,25 +253,42 @@ Object.assign(SecureChatClient.prototype, {
   },
 
   /** Starts a call to a user: media first, then the offer, encrypted like any direct message. */
-  async startCall(userId, { video = false } = {}) {
+  /**
+   * Starts a call to a user. Returns the call at once (so the page can show it while the browser
+   * asks for the camera); `call.started` settles once the offer is on its way.
+   */
+  startCall(userId, { video = false } = {}) {
     this.calls ??= new Map();
     if (this.calls.size > 0) throw new ClientError('busy', 'end the current call first');
+    // An offer queued while offline would ring much later: calls need the connection.
+    if (!this.welcomed) throw new ClientError('offline', 'you are offline: calls need a connection to the server');
     const call = new Call(this, { callId: toBase64URL(randomBytes(16)), peer: userId, video, direction: 'outgoing' });
     this.calls.set(call.callId, call);
-    try {
-      await call.media();
-      const connection = await call.prepareConnection();
-      await connection.setLocalDescription(await connection.createOffer());
-      await call.signal('offer', { sdp: await call.gathered(), video });
-    } catch (error) {
-      call.finish(`the call could not start: ${error.message}`);
-      throw error;
-    }
+    call.started = (async () => {
+      try {
+        await call.media();
+        const connection = await call.prepareConnection();
+        await connection.setLocalDescription(await connection.createOffer());
+        const sdp = await call.gathered();
+        call.stopIfEnded();
+        call.offered = true;
+        await call.signal('offer', { sdp, video, createdAt: this.serverNow() });
+      } catch (error) {
+        if (call.state !== 'ended') call.finish(`the call could not start: ${error.message}`);
+        throw error;
+      }
+    })();
     // Nobody answered in time: the caller gives up (and says so, so the peer stops ringing).
     setTimeout(() => {
       if (call.state === 'calling') call.end('no answer', { notify: true });
     }, CallSettings.ringTimeout);
+    call.started.catch(() => {});
     return call;
+  },
+
+  /** The server's clock as this device estimates it (from its own sends' acceptance times). */
+  serverNow() {
+    return Date.now() + (this.clockOffset ?? 0);
   },
 
   /**
@@ -262,15 +309,20 @@ Object.assign(SecureChatClient.prototype, {
       return;
     }
     if (existing && existing.peer !== message.sender.userId) return;
+    // Once a call is bound to one device of the peer, only that device may end it.
+    if (existing?.peerDevice !== null && existing?.peerDevice !== undefined && existing.peerDevice !== message.sender.deviceId) return;
     switch (signal.kind) {
       case 'offer': {
         if (existing || typeof signal.sdp !== 'string') return;
-        const stale = Date.now() - message.sentAt > CallSettings.ringTimeout;
+        // Judged on the server's clock: when the caller made it if it says so, else when it was stored.
+        const made = Number.isFinite(signal.createdAt) ? Math.min(signal.createdAt, message.sentAt) : message.sentAt;
+        const stale = this.serverNow() - made > CallSettings.ringTimeout;
         if (stale || this.calls.size > 0) {
           this.missedCall({ peer: message.sender.userId, video: signal.video === true, at: message.sentAt, busy: !stale });
           return;
         }
         const call = new Call(this, { callId: signal.callId, peer: message.sender.userId, video: signal.video === true, direction: 'incoming', offer: signal.sdp });
+        call.peerDevice = message.sender.deviceId;
         this.calls.set(call.callId, call);
         this.emit('incomingCall', { call });
         setTimeout(() => {
@@ -278,16 +330,17 @@ Object.assign(SecureChatClient.prototype, {
             call.finish('missed');
             this.missedCall({ peer: call.peer, video: call.video, at: message.sentAt });
           }
-        }, Math.max(0, CallSettings.ringTimeout - (Date.now() - message.sentAt)));
+        }, Math.max(0, CallSettings.ringTimeout - (this.serverNow() - made)));
         return;
       }
       case 'answer':
         if (!existing || existing.direction !== 'outgoing' || existing.state !== 'calling' || typeof signal.sdp !== 'string') return;
+        existing.peerDevice = message.sender.deviceId;
         existing.setState('connecting');
         existing.connection.setRemoteDescription({ type: 'answer', sdp: signal.sdp }).catch((error) => existing.end(`the answer was unusable: ${error.message}`, { notify: true }));
         return;
       case 'reject':
-        if (existing?.direction === 'outgoing') existing.finish('declined');
+        if (existing?.direction === 'outgoing' && existing.state === 'calling') existing.finish('declined');
         return;
       case 'hangup':
         if (!existing) return;

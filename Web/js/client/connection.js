@@ -174,6 +174,8 @@ Object.assign(SecureChatClient.prototype, {
   async accepted(frame) {
     const row = this.inFlight.get(frame.id);
     if (row === undefined) return;
+    // A fresh acceptance carries the server's clock of a moment ago: enough to judge call offers.
+    if (!frame.duplicate && Number.isFinite(frame.sentAt)) this.clockOffset = frame.sentAt - Date.now();
     this.inFlight.delete(frame.id);
     const records = new Map();
     const ours = this.statuses.get(frame.id) === 'pending';

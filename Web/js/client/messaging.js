@@ -113,7 +113,7 @@ Object.assign(SecureChatClient.prototype, {
       }
       return this.finishDelivery(delivery, change, apply);
     }
-    if (envelope.type === 'profile') {
+    if (envelope.type === 'profile' && !this.isUnconfirmed(sender, delivery.room) && !(envelope.avatar?.size > 1024 * 1024)) {
       // Only the sender's own picture: nobody can set someone else's.
       const avatar = envelope.avatar ?? null;
       change.records.set(`avatar/${sender.userId}`, avatar);
@@ -140,7 +140,8 @@ Object.assign(SecureChatClient.prototype, {
     if (stored) change.archive.push(message);
     await this.finishDelivery(delivery, change, apply);
     this.emit('message', { message, stored });
-    if (envelope.type === 'call') this.handleCallSignal(message);
+    // Calls ring only from a device this one trusts, and only in a direct conversation.
+    if (envelope.type === 'call' && !delivery.room && !message.unconfirmedSender) this.handleCallSignal(message);
     if (stored && !message.outgoing && !delivery.room && this.sendsDeliveryReceipts) {
       if (!this.pendingReceipts.has(sender.userId)) this.pendingReceipts.set(sender.userId, []);
       this.pendingReceipts.get(sender.userId).push(envelope.id);

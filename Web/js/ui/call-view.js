@@ -1,6 +1,7 @@
 // The call screen: who is on the other end and whether their safety number was verified, the
 // videos, a timer, and the controls (accept, decline, mute, camera, screen, hang up).
-import { h, replaceChildren } from './dom.js';
+import { h, replaceChildren, trapFocus } from './dom.js';
+import { hasPendingChange } from '../client/index.js';
 import { avatar } from './avatar.js';
 import { describeError, toast } from './app.js';
 
@@ -13,7 +14,9 @@ function clock(milliseconds) {
 export function showCall(client, call) {
   const contact = client.contacts.get(call.peer);
   const name = client.displayName(call.peer);
-  const status = h('p', { class: 'call-status', 'data-test': 'call-status', role: 'status' });
+  // State changes are announced; the running clock beside them is not (it would speak every second).
+  const status = h('p', { class: 'call-status', role: 'status' });
+  const clockLine = h('p', { class: 'call-clock', 'data-test': 'call-status' });
   const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsinline: true, 'aria-label': `${name}'s video` });
   const remoteAudio = h('audio', { autoplay: true });
   const localVideo = h('video', { class: 'local-video', autoplay: true, playsinline: true, muted: true, 'aria-label': 'Your camera' });
@@ -33,13 +36,15 @@ export function showCall(client, call) {
     stats.textContent = `Audio ↑ ${kib(traffic.audio.sent)} ↓ ${kib(traffic.audio.received)}`
       + (call.video ? ` · Video ↑ ${kib(traffic.video.sent)} ↓ ${kib(traffic.video.received)}` : '') + route + ' · end-to-end encrypted (DTLS-SRTP)';
   };
-  const trust = contact?.verified
-    ? h('span', { class: 'badge verified', 'data-test': 'call-verified' }, '✓ Safety number verified')
-    : h('span', { class: 'badge warning', 'data-test': 'call-unverified' }, 'Safety number not verified');
+  const trust = contact && hasPendingChange(contact)
+    ? h('span', { class: 'badge warning', 'data-test': 'call-unverified' }, 'Security key changed: not verified')
+    : contact?.verified
+      ? h('span', { class: 'badge verified', 'data-test': 'call-verified' }, '✓ Safety number verified')
+      : h('span', { class: 'badge warning', 'data-test': 'call-unverified' }, 'Safety number not verified');
   const screen = h('div', { class: ['call-screen', call.video ? 'video' : 'audio'], role: 'dialog', 'aria-modal': 'true', 'aria-label': `Call with ${name}`, 'data-test': 'call-screen' },
     h('div', { class: 'call-peer' }, avatar(client, call.peer, name), h('h2', {}, name), trust),
     h('div', { class: 'call-media' }, remoteVideo, remoteAudio, call.video ? localVideo : null),
-    status, stats, controls);
+    status, clockLine, stats, controls);
   document.getElementById('dialogs').append(screen);
 
   let timer = null;
@@ -54,9 +59,11 @@ export function showCall(client, call) {
   const renderStatus = () => {
     const labels = {
       calling: `Calling ${name}…`, ringing: `${name} is calling you${call.video ? ' (video)' : ''}`, connecting: 'Connecting…',
-      connected: call.connectedAt ? clock(Date.now() - call.connectedAt) : 'Connected', ended: 'Call ended',
+      connected: 'Connected', ended: 'Call ended',
     };
-    status.textContent = labels[call.state] ?? call.state;
+    const text = labels[call.state] ?? call.state;
+    if (status.textContent !== text) status.textContent = text;
+    clockLine.textContent = call.state === 'connected' && call.connectedAt ? clock(Date.now() - call.connectedAt) : text;
   };
 
   // The controls are rebuilt only when they change, so keyboard focus stays where it is.
@@ -68,15 +75,20 @@ export function showCall(client, call) {
         button('Decline', 'call-decline', () => call.decline(), { class: 'danger' }));
       return;
     }
+    // Toggles change their own label and state in place: focus stays on them.
+    const toggle = (labels, test, isOn, flip) => {
+      const element = button(labels[0], test, () => {
+        flip();
+        element.textContent = labels[isOn() ? 1 : 0];
+        element.setAttribute('aria-pressed', String(isOn()));
+      }, { 'aria-pressed': 'false' });
+      return element;
+    };
+    if (controls.dataset.mode === 'live') return;
+    controls.dataset.mode = 'live';
     replaceChildren(controls,
-      button(call.muted ? 'Unmute' : 'Mute', 'call-mute', () => {
-        call.setMuted(!call.muted);
-        render();
-      }, { 'aria-pressed': String(call.muted) }),
-      call.video ? button(call.cameraOff ? 'Camera on' : 'Camera off', 'call-camera', () => {
-        call.setCameraOff(!call.cameraOff);
-        render();
-      }, { 'aria-pressed': String(call.cameraOff) }) : null,
+      toggle(['Mute', 'Unmute'], 'call-mute', () => call.muted, () => call.setMuted(!call.muted)),
+      call.video ? toggle(['Camera off', 'Camera on'], 'call-camera', () => call.cameraOff, () => call.setCameraOff(!call.cameraOff)) : null,
       call.video && navigator.mediaDevices?.getDisplayMedia ? button('Share screen', 'call-share', () => call.shareScreen()) : null,
       button('Hang up', 'call-hangup', () => call.hangUp(), { class: 'danger' }));
   };
@@ -98,11 +110,18 @@ export function showCall(client, call) {
     remoteVideo.srcObject = detail.stream;
     remoteAudio.srcObject = detail.stream;
   });
+  const restoreFocus = trapFocus(screen);
   call.addEventListener('ended', ({ detail }) => {
     clearInterval(timer);
     status.textContent = `Call ended: ${detail.reason}`;
+    clockLine.textContent = '';
     replaceChildren(controls);
-    setTimeout(() => screen.remove(), 1500);
+    remoteVideo.srcObject = null;
+    localVideo.srcObject = null;
+    setTimeout(() => {
+      screen.remove();
+      restoreFocus();
+    }, 1500);
   });
   attachLocal();
   render();

@@ -269,10 +269,12 @@ export class ChatView {
     this.render();
   }
 
-  async call(video) {
+  call(video) {
     try {
-      const call = await this.client.startCall(this.contactId, { video });
+      // The call screen comes up at once, while the browser asks for the camera and microphone.
+      const call = this.client.startCall(this.contactId, { video });
       showCall(this.client, call);
+      call.started.catch((error) => this.reportSendError(error));
     } catch (error) {
       this.reportSendError(error);
     }

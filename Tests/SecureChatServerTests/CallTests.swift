@@ -17,9 +17,7 @@ struct CallTests {
             configuration.turnCredentialLifetime = 600
         }) { server in
             let alice = try await TestUser.make("alice", on: server)
-            let before = Date()
             let answer = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self)
-            let after = Date()
             #expect(answer.iceTransportPolicy == "all")
             #expect(answer.iceServers.count == 2)
             #expect(answer.iceServers[0] == ICEServer(urls: ["stun:stun.example.org:3478"]))
@@ -29,16 +27,20 @@ struct CallTests {
             let parts = username.split(separator: ":")
             #expect(parts.count == 2 && parts[1] == Substring(alice.userId))
             let expiry = try #require(Double(parts[0]))
-            // Made while the request was handled, for 600 seconds (Unix seconds, rounded down).
-            #expect(expiry >= (before.timeIntervalSince1970 + 600).rounded(.down) && expiry <= after.timeIntervalSince1970 + 600)
-            #expect(try #require(answer.expiresAt).timeIntervalSince1970.rounded(.down) == expiry)
+            // 600 seconds from the server's clock (a manual clock in these tests), in whole seconds.
+            #expect(expiry == server.clock.now.addingTimeInterval(600).timeIntervalSince1970.rounded(.down))
+            #expect(try #require(answer.expiresAt).timeIntervalSince1970 == expiry)
             // What coturn computes from the same secret: HMAC-SHA1 of the username, base64.
             let expected = Data(HMAC<Insecure.SHA1>.authenticationCode(for: Data(username.utf8), using: SymmetricKey(data: secret))).base64EncodedString()
             #expect(turn.credential == expected)
 
             try await server.expectError(.get, "/v1/turn", token: nil, status: .unauthorized, code: .unauthorized)
+            // Credentials made later expire later.
+            server.clock.advance(by: 30)
+            let later = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self)
+            #expect(try #require(later.expiresAt).timeIntervalSince1970 == expiry + 30)
             // Twenty a minute per account, then 429 with Retry-After.
-            for _ in 0..<19 { _ = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self) }
+            for _ in 0..<18 { _ = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self) }
             let (status, _) = try await server.request(.get, "/v1/turn", token: alice.accessToken)
             #expect(status == .tooManyRequests)
             let bob = try await TestUser.make("bob", on: server)

@@ -26,7 +26,8 @@ struct CallController {
         if !configuration.stunURLs.isEmpty { servers.append(ICEServer(urls: configuration.stunURLs)) }
         var expiresAt: Date?
         if let secret = configuration.turnSecret, !configuration.turnURLs.isEmpty {
-            let expiry = services.now.addingTimeInterval(configuration.turnCredentialLifetime)
+            // Whole seconds: the username carries them, and expiresAt must say the same.
+            let expiry = Date(timeIntervalSince1970: (services.now.timeIntervalSince1970 + configuration.turnCredentialLifetime).rounded(.down))
             let credential = Self.credential(secret: SymmetricKey(data: secret), userId: userId, expiry: expiry)
             servers.append(ICEServer(urls: configuration.turnURLs, username: credential.username, credential: credential.password))
             expiresAt = expiry

@@ -254,6 +254,40 @@ class WebClientTests(unittest.TestCase):
         alice.send("welcome to the board")
         bob.wait_message("welcome to the board")
 
+    def test_one_time_prekeys_are_topped_up_when_they_run_low(self) -> None:
+        import json
+        import urllib.request
+
+        def call(method: str, path: str, body: dict | None = None, token: str | None = None):
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(self.server.url + path, method=method, data=data)
+            if data is not None:
+                request.add_header("Content-Type", "application/json")
+            if token:
+                request.add_header("Authorization", f"Bearer {token}")
+            with urllib.request.urlopen(request) as answer:
+                return json.loads(answer.read() or b"null")
+
+        bob = self.browser()
+        bob.register("bob")
+        call("POST", "/v1/accounts", {"username": "claimer", "password": "correct horse battery"})
+        token = call("POST", "/v1/sessions", {"username": "claimer", "password": "correct horse battery"})["accessToken"]
+        bob_id = call("GET", "/v1/users?username=bob", token=token)["userId"]
+        # 91 claims leave 9 of bob's 100 one-time prekeys: the server tells his page, which uploads more.
+        for _ in range(91):
+            self.assertIn("oneTimePreKey", call("POST", f"/v1/users/{bob_id}/bundles", token=token)["devices"][0])
+
+        def supply_restored(driver) -> bool:
+            bob.test("profile").click()
+            dialog = bob.test("profile-dialog")
+            restored = "100 one-time keys" in dialog.text
+            bob.el('[data-test="profile-dialog"] [data-test="dialog-cancel"]').click()
+            return restored
+        bob.wait(supply_restored, message="the page topped the server's one-time prekeys up to 100")
+        # More claims than were left before the refill: each still gets a one-time prekey.
+        for _ in range(20):
+            self.assertIn("oneTimePreKey", call("POST", f"/v1/users/{bob_id}/bundles", token=token)["devices"][0])
+
     def test_every_control_has_an_accessible_name(self) -> None:
         alice = self.browser()
         alice.register("alice")

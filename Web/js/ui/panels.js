@@ -234,7 +234,8 @@ export async function profileDialog(client) {
   };
   pictureInput.addEventListener('change', () => pictureInput.files[0] && pictureAction(pictureInput.files[0]));
   client.ownDevices().then(({ devices: list }) => replaceChildren(devices, list.map((device) => h('li', {},
-    `${device.name} (device ${device.deviceId})${device.deviceId === client.deviceId ? ' — this browser' : ''}`)))).catch(() => {});
+    `${device.name} (device ${device.deviceId})${device.deviceId === client.deviceId ? ' — this browser' : ''}`,
+    h('span', { class: 'muted' }, ` · ${device.oneTimePreKeyCount} one-time keys on the server`))))).catch(() => {});
   openDialog({
     title: 'Your profile',
     test: 'profile-dialog',

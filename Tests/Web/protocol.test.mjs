@@ -22,6 +22,7 @@ import { InMemoryPreKeyStore } from '../../Web/js/protocol/session/pre-key-store
 import { Session } from '../../Web/js/protocol/session/session.js';
 import { decodeSessionMessage, PreKeyMessage } from '../../Web/js/protocol/session/session-messages.js';
 import { SHA256Stream } from '../../Web/js/protocol/sha256-stream.js';
+import { RatchetState } from '../../Web/js/protocol/ratchet/ratchet-state.js';
 import { AttachmentEncryptor } from '../../Web/js/protocol/attachments.js';
 import { randomBytes } from '../../Web/js/protocol/secret-bytes.js';
 
@@ -145,11 +146,14 @@ describe('pairwise sessions with random keys', () => {
   });
 
   test('the responder cannot send before it has received', async () => {
+    const responder = RatchetState.responder({ sharedSecret: randomBytes(32), associatedData: randomBytes(64), ratchetKeyPair: await generateX25519KeyPair() });
+    await assert.rejects(responder.encrypt(utf8('too early')), refusal('state'));
+    assert.equal(responder.sendCount, 0);
+    // Once a message arrived (Session.accept decrypts one), the responder has a sending chain.
     const { alice, bob, bundle, store } = await twoDevices();
     const { session } = await Session.initiate(alice, bundle);
     const { session: bobSession } = await Session.accept(PreKeyMessage.decode(await session.encrypt(utf8('x'))), bob, store);
-    // Bob's session came from a message, so it has a sending chain; a bare responder state does not.
-    assert.ok(bobSession.ratchet.sendingChainKey !== null);
+    assert.equal(new TextDecoder().decode(await session.decrypt(decodeSessionMessage(await bobSession.encrypt(utf8('reply'))))), 'reply');
   });
 
   test('a bundle whose signed part changed is refused', async () => {

@@ -29,3 +29,17 @@ export const ErrorCode = Object.freeze({
 export function refuse(code, message) {
   return new ProtocolError(code, message);
 }
+
+/**
+ * Runs `operation` while `owner` is marked busy; a second operation on the same state meanwhile is
+ * refused. Interleaved at an await, two encryptions of one chain would use one message key twice.
+ */
+export async function exclusively(owner, what, operation) {
+  if (owner.busy) throw new ProtocolError(ErrorCode.state, `the ${what} is in use by another operation`);
+  owner.busy = true;
+  try {
+    return await operation();
+  } finally {
+    owner.busy = false;
+  }
+}

@@ -2,7 +2,7 @@
 // when the message authenticates, so any refusal leaves it exactly as it was, skipped keys and
 // the key source's position included.
 import { concat, toHex } from '../byte-coding.js';
-import { ProtocolError, ErrorCode } from '../errors.js';
+import { ProtocolError, ErrorCode, exclusively } from '../errors.js';
 import { KDFLabels } from '../kdf-labels.js';
 import { hkdf } from '../hmac-sha256.js';
 import { dh, systemKeySource } from '../key-source.js';
@@ -56,14 +56,8 @@ export class RatchetState {
    * Returns { header, ciphertext }; advances the sending chain. One state serves one operation at
    * a time: two encryptions interleaved at an await would reuse a message key, so that is refused.
    */
-  async encrypt(plaintext) {
-    if (this.busy) throw new ProtocolError(ErrorCode.state, 'the ratchet is in use by another operation');
-    this.busy = true;
-    try {
-      return await this.encryptNow(plaintext);
-    } finally {
-      this.busy = false;
-    }
+  encrypt(plaintext) {
+    return exclusively(this, 'ratchet', () => this.encryptNow(plaintext));
   }
 
   async encryptNow(plaintext) {
@@ -79,16 +73,12 @@ export class RatchetState {
   }
 
   /** Returns the plaintext; on any refusal this state is unchanged. */
-  async decrypt(header, ciphertext) {
-    if (this.busy) throw new ProtocolError(ErrorCode.state, 'the ratchet is in use by another operation');
-    this.busy = true;
-    try {
+  decrypt(header, ciphertext) {
+    return exclusively(this, 'ratchet', async () => {
       const { state, plaintext } = await this.decrypted(header, ciphertext);
-      Object.assign(this, state);
+      Object.assign(this, state, { busy: true });
       return plaintext;
-    } finally {
-      this.busy = false;
-    }
+    });
   }
 
   /** The all-or-nothing step: { state (a new copy), plaintext, messageKey }. */

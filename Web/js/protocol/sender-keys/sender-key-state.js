@@ -1,7 +1,7 @@
 // The sending side of a member's room key (PROTOCOL.md §7.1, §7.5): one chain and its signing
 // key. The signing key is a non-extractable WebCrypto key; the chain key is bytes (it must be
 // handed to members inside distributions).
-import { ProtocolError, ErrorCode } from '../errors.js';
+import { ProtocolError, ErrorCode, exclusively } from '../errors.js';
 import { ed25519Sign, importEd25519Seed } from '../identity-key-pair.js';
 import { IdentityKey } from '../identity-key.js';
 import { KDFLabels } from '../kdf-labels.js';
@@ -69,14 +69,8 @@ export class SenderKeyState {
   }
 
   /** One operation at a time: interleaved encryptions would reuse an iteration's key, so that is refused. */
-  async encryptReturningKey(plaintext) {
-    if (this.busy) throw new ProtocolError(ErrorCode.state, 'the sender key is in use by another operation');
-    this.busy = true;
-    try {
-      return await this.encryptNow(plaintext);
-    } finally {
-      this.busy = false;
-    }
+  encryptReturningKey(plaintext) {
+    return exclusively(this, 'sender key', () => this.encryptNow(plaintext));
   }
 
   async encryptNow(plaintext) {

@@ -5,12 +5,14 @@ profile, so its own IndexedDB: its own device), and the Swift `securechat` CLI a
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -127,10 +129,160 @@ class Server:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class WireProxy:
+    """A man in the middle on loopback between one browser and the server: everything passes
+    unchanged, except that the WebSocket frames the server sends can be held back, recorded,
+    altered or swapped, as a hostile server or network could. Only `message` frames are touched."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.lock = threading.Lock()
+        self.recorded: list[dict] = []
+        self.recording = False
+        self.holding = False
+        self.held: list[tuple[socket.socket, bytes]] = []
+        self.tamper_next = False
+        self.replacement: dict | None = None
+        self.altered: list[dict] = []
+        self.closed = False
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def stop(self) -> None:
+        self.closed = True
+        self.listener.close()
+
+    def hold(self) -> None:
+        with self.lock:
+            self.holding = True
+
+    def release(self) -> None:
+        with self.lock:
+            self.holding = False
+            held, self.held = self.held, []
+        for client, frame in held:
+            client.sendall(frame)
+
+    def held_messages(self) -> int:
+        with self.lock:
+            return sum(1 for _, frame in self.held if b'"ciphertext"' in frame)
+
+    def accept_loop(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            threading.Thread(target=self.pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self.downstream, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        for end in (source, target):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def downstream(self, upstream: socket.socket, client: socket.socket) -> None:
+        """Server to browser: plain bytes, or after a `101 Switching Protocols`, frame by frame."""
+        buffer = b""
+        try:
+            while b"\r\n\r\n" not in buffer:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buffer += chunk
+            head, _, rest = buffer.partition(b"\r\n\r\n")
+            client.sendall(head + b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                client.sendall(rest)
+                self.pipe(upstream, client)
+                return
+            buffer = rest
+            while True:
+                frame, buffer = self.next_frame(upstream, buffer)
+                self.forward(client, frame)
+        except OSError:
+            for end in (upstream, client):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def next_frame(upstream: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
+        def need(count: int) -> None:
+            nonlocal buffer
+            while len(buffer) < count:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buffer += chunk
+        need(2)
+        length = buffer[1] & 0x7F
+        header = 2 + {126: 2, 127: 8}.get(length, 0)
+        need(header)
+        if length == 126:
+            length = int.from_bytes(buffer[2:4], "big")
+        elif length == 127:
+            length = int.from_bytes(buffer[2:10], "big")
+        need(header + length)
+        return buffer[:header + length], buffer[header + length:]
+
+    @staticmethod
+    def encode_text(payload: bytes) -> bytes:
+        length = len(payload)
+        if length < 126:
+            return bytes([0x81, length]) + payload
+        if length < 1 << 16:
+            return bytes([0x81, 126]) + length.to_bytes(2, "big") + payload
+        return bytes([0x81, 127]) + length.to_bytes(8, "big") + payload
+
+    def forward(self, client: socket.socket, frame: bytes) -> None:
+        message = None
+        if frame[0] == 0x81:  # a whole text frame (servers do not mask)
+            header = 2 + {126: 2, 127: 8}.get(frame[1] & 0x7F, 0)
+            try:
+                message = json.loads(frame[header:])
+            except ValueError:
+                message = None
+        with self.lock:
+            if isinstance(message, dict) and message.get("type") == "message":
+                if self.recording:
+                    self.recorded.append(dict(message))
+                if self.tamper_next:
+                    self.tamper_next = False
+                    ciphertext = bytearray(base64.b64decode(message["ciphertext"]))
+                    ciphertext[len(ciphertext) // 2] ^= 0x01
+                    message["ciphertext"] = base64.b64encode(bytes(ciphertext)).decode()
+                    self.altered.append(message)
+                    frame = self.encode_text(json.dumps(message).encode())
+                elif self.replacement is not None:
+                    # A new delivery (its own seq) carrying an old ciphertext: a replay.
+                    message["ciphertext"] = self.replacement["ciphertext"]
+                    message["clientMessageId"] = self.replacement["clientMessageId"]
+                    self.replacement = None
+                    self.altered.append(message)
+                    frame = self.encode_text(json.dumps(message).encode())
+            if self.holding:
+                self.held.append((client, frame))
+                return
+        client.sendall(frame)
+
+
 class Browser:
     """One headless Chromium: one device. Helpers speak in the page's own labels and data-test names."""
 
-    def __init__(self, server: Server, width: int = 1280, height: int = 860, downloads: Path | None = None, media: bool = False) -> None:
+    def __init__(self, server: Server, width: int = 1280, height: int = 860, downloads: Path | None = None, media: bool = False,
+                 via: "WireProxy | None" = None) -> None:
         options = Options()
         options.binary_location = CHROMIUM
         for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
@@ -146,7 +298,7 @@ class Browser:
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_window_size(width, height)
         self.server = server
-        self.driver.get(server.url + "/")
+        self.driver.get((via.url if via else server.url) + "/")
 
     def quit(self) -> None:
         self.driver.quit()

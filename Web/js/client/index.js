@@ -7,4 +7,6 @@ import './connection.js';
 import './rooms.js';
 import './signals.js';
 import './calls.js';
+import './group-calls.js';
 export { Call, CallSettings } from './calls.js';
+export { GroupCall } from './group-calls.js';

@@ -140,8 +140,11 @@ Object.assign(SecureChatClient.prototype, {
     if (stored) change.archive.push(message);
     await this.finishDelivery(delivery, change, apply);
     this.emit('message', { message, stored });
-    // Calls ring only from a device this one trusts, and only in a direct conversation.
-    if (envelope.type === 'call' && !delivery.room && !message.unconfirmedSender) this.handleCallSignal(message);
+    // Calls ring only from a device this one trusts.
+    if (envelope.type === 'call' && !message.unconfirmedSender) {
+      if (delivery.room) this.handleRoomCallSignal(message, delivery.room);
+      else this.handleCallSignal(message);
+    }
     if (stored && !message.outgoing && !delivery.room && this.sendsDeliveryReceipts) {
       if (!this.pendingReceipts.has(sender.userId)) this.pendingReceipts.set(sender.userId, []);
       this.pendingReceipts.get(sender.userId).push(envelope.id);

@@ -163,8 +163,14 @@ async function enter(client) {
     refreshConversations();
     state.chat?.render();
   });
-  client.addEventListener('incomingCall', ({ detail }) => showCall(client, detail.call));
-  client.addEventListener('missedCall', ({ detail }) => toast(`Missed ${detail.video ? 'video ' : ''}call from ${client.displayName(detail.peer)}${detail.busy ? ' (you were in another call)' : ''}`));
+  const roomTitle = (code) => state.conversations.find((c) => c.id === roomConversation(code))?.title ?? 'a room';
+  client.addEventListener('incomingCall', ({ detail }) => showCall(client, detail.call, { roomName: detail.call.room && roomTitle(detail.call.room) }));
+  client.addEventListener('missedCall', ({ detail }) => {
+    const where = detail.conversation.startsWith('room:') ? ` in ${roomTitle(detail.conversation.slice(5))}` : '';
+    toast(`Missed ${detail.video ? 'video ' : ''}call from ${client.displayName(detail.peer)}${where}${detail.busy ? ' (you were in another call)' : ''}`);
+  });
+  client.addEventListener('roomCall', () => state.chat?.refreshCallBanner());
+  client.addEventListener('callEnded', () => state.chat?.refreshCallBanner());
   client.addEventListener('contactChanged', () => {
     renderConversationList();
     state.chat?.refreshHeader();

@@ -50,6 +50,7 @@ export class ChatView {
     this.fileInput = h('input', { type: 'file', hidden: true, 'data-test': 'file-input', onchange: () => this.sendFiles() });
     this.progress = h('div', { class: 'uploads' });
     this.blockedNotice = h('div', { class: 'blocked', hidden: true, role: 'alert', 'data-test': 'sending-paused' });
+    this.callBanner = h('div', { class: 'call-banner', hidden: true, 'data-test': 'room-call' });
     this.composer = h('form', { class: 'composer', onsubmit: (event) => {
       event.preventDefault();
       this.submit();
@@ -58,7 +59,7 @@ export class ChatView {
     this.fileInput, this.input,
     h('button', { type: 'submit', class: 'primary', 'data-test': 'send' }, 'Send'));
     this.element = h('div', { class: 'chat-view', 'data-test': 'chat-view', 'data-conversation': this.conversation.id },
-      this.header, this.list, this.typingLine, this.progress, this.blockedNotice, this.replyBar, this.composer);
+      this.header, this.callBanner, this.list, this.typingLine, this.progress, this.blockedNotice, this.replyBar, this.composer);
     this.refreshHeader();
   }
 
@@ -89,7 +90,11 @@ export class ChatView {
       } }, `Code ${code}`);
       const unconfirmed = client.unconfirmedMembers(code);
       if (unconfirmed.length > 0) subtitle = [subtitle, h('span', { class: 'badge warning' }, `${unconfirmed.length} waiting to be admitted`)];
-      buttons.push(h('button', { onclick: this.callbacks.onMembers, 'data-test': 'members-button' }, 'Members'));
+      buttons.push(
+        h('button', { onclick: () => this.call(false), 'data-test': 'call-audio', title: 'Voice call with the room' }, 'Call'),
+        h('button', { onclick: () => this.call(true), 'data-test': 'call-video', title: 'Video call with the room' }, 'Video'),
+        h('button', { onclick: this.callbacks.onMembers, 'data-test': 'members-button' }, 'Members'));
+      this.refreshCallBanner();
     } else {
       const contact = client.contacts.get(this.contactId);
       if (contact && hasPendingChange(contact)) {
@@ -146,7 +151,8 @@ export class ChatView {
     if (item.type === 'callLog') {
       const { video, outcome, duration } = item.call;
       const kind = video ? 'video call' : 'voice call';
-      const text = { missed: `Missed ${kind}`, declined: `Declined ${kind}`, unanswered: `Unanswered ${kind}`, ended: `${kind[0].toUpperCase()}${kind.slice(1)}, ${Math.round(duration / 1000)} s` }[outcome] ?? kind;
+      const Kind = `${kind[0].toUpperCase()}${kind.slice(1)}`;
+      const text = { missed: `Missed ${kind}`, declined: `Declined ${kind}`, unanswered: `Unanswered ${kind}`, busy: `${Kind}: busy`, ended: `${Kind}, ${Math.round(duration / 1000)} s` }[outcome] ?? kind;
       return h('li', { class: ['event', 'call-log', outcome], 'data-test': 'call-log' }, `${video ? '📹' : '📞'} ${text} · ${formatTime(item.sentAt)}`);
     }
     const sender = client.displayName(item.sender.userId);
@@ -272,12 +278,34 @@ export class ChatView {
   call(video) {
     try {
       // The call screen comes up at once, while the browser asks for the camera and microphone.
-      const call = this.client.startCall(this.contactId, { video });
-      showCall(this.client, call);
+      const call = this.isRoom ? this.client.startRoomCall(this.conversation.room.code, { video }) : this.client.startCall(this.contactId, { video });
+      showCall(this.client, call, { roomName: this.conversation.title });
       call.started.catch((error) => this.reportSendError(error));
     } catch (error) {
       this.reportSendError(error);
     }
+  }
+
+  /** A room's call going on without this device: who is in it, and a way in. */
+  refreshCallBanner() {
+    if (!this.isRoom) return;
+    const code = this.conversation.room.code;
+    const inCall = [...(this.client.calls?.values() ?? [])].some((call) => call.room === code);
+    const [current] = inCall ? [] : this.client.roomCallsIn(code);
+    this.callBanner.hidden = !current;
+    if (!current) return;
+    const names = [...new Set(current.participants.map((peer) => this.client.displayName(peer.userId)))];
+    replaceChildren(this.callBanner, `${current.video ? '📹' : '📞'} ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} in a call`,
+      h('button', { class: 'primary', 'data-test': 'call-join', onclick: () => {
+        try {
+          const call = this.client.joinRoomCall(code, current.callId);
+          showCall(this.client, call, { roomName: this.conversation.title });
+          this.refreshCallBanner();
+          call.started.catch((error) => this.reportSendError(error));
+        } catch (error) {
+          this.reportSendError(error);
+        }
+      } }, 'Join'));
   }
 
   // ---- typing

@@ -131,8 +131,9 @@ class Server:
 
 class WireProxy:
     """A man in the middle on loopback between one browser and the server: everything passes
-    unchanged, except that the WebSocket frames the server sends can be held back, recorded,
-    altered or swapped, as a hostile server or network could. Only `message` frames are touched."""
+    unchanged, except that the server's `message` frames (stored deliveries) can be held back,
+    recorded, altered or swapped, as a hostile server or network could. Every other frame passes,
+    and the `accepted` frames are counted (the browser's sends the server took)."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -146,27 +147,35 @@ class WireProxy:
         self.tamper_next = False
         self.replacement: dict | None = None
         self.altered: list[dict] = []
+        self.accepted = 0
+        self.sockets: list[socket.socket] = []
         self.closed = False
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
     def stop(self) -> None:
         self.closed = True
         self.listener.close()
+        for end in self.sockets:
+            end.close()
 
     def hold(self) -> None:
         with self.lock:
             self.holding = True
 
     def release(self) -> None:
+        # Under the lock, so that no newer frame overtakes the held ones on their socket.
         with self.lock:
             self.holding = False
             held, self.held = self.held, []
-        for client, frame in held:
-            client.sendall(frame)
+            for client, frame in held:
+                try:
+                    client.sendall(frame)
+                except OSError:
+                    pass
 
     def held_messages(self) -> int:
         with self.lock:
-            return sum(1 for _, frame in self.held if b'"ciphertext"' in frame)
+            return len(self.held)
 
     def accept_loop(self) -> None:
         while not self.closed:
@@ -175,6 +184,7 @@ class WireProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            self.sockets += [client, upstream]
             threading.Thread(target=self.pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self.downstream, args=(upstream, client), daemon=True).start()
 
@@ -210,7 +220,7 @@ class WireProxy:
             while True:
                 frame, buffer = self.next_frame(upstream, buffer)
                 self.forward(client, frame)
-        except OSError:
+        except Exception:  # noqa: BLE001 - any failure ends this connection, visibly to the browser
             for end in (upstream, client):
                 try:
                     end.shutdown(socket.SHUT_RDWR)
@@ -255,6 +265,8 @@ class WireProxy:
             except ValueError:
                 message = None
         with self.lock:
+            if isinstance(message, dict) and message.get("type") == "accepted":
+                self.accepted += 1
             if isinstance(message, dict) and message.get("type") == "message":
                 if self.recording:
                     self.recorded.append(dict(message))
@@ -272,10 +284,10 @@ class WireProxy:
                     self.replacement = None
                     self.altered.append(message)
                     frame = self.encode_text(json.dumps(message).encode())
-            if self.holding:
-                self.held.append((client, frame))
-                return
-        client.sendall(frame)
+                if self.holding:
+                    self.held.append((client, frame))
+                    return
+            client.sendall(frame)
 
 
 class Browser:

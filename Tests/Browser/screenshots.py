@@ -1,6 +1,6 @@
-"""Regenerates docs/screenshots/ from the real application: a server, three users (two browsers
-and the Swift CLI), a room and a direct conversation with a picture, then the main screens at
-desktop and phone widths, in light and dark themes.
+"""Regenerates docs/screenshots/ from the real application: a server, four users (three browsers
+and the Swift CLI), a room and a direct conversation with a picture, a 1:1 and a room video call,
+then the main screens at desktop and phone widths, in light and dark themes.
 
     python3 Tests/Browser/screenshots.py          (after swift build; needs chromium and selenium)
 """
@@ -119,6 +119,32 @@ def main() -> None:
         shot(alice, "desktop-call")
         alice.click("call-hangup")
         alice.wait(lambda d: not d.find_elements("css selector", '[data-test="call-screen"]'), message="call over")
+
+        # A room's video call among three browsers: the ringing screen, then one tile per person.
+        dave = Browser(server, media=True)
+        browsers.append(dave)
+        dave.register("dave")
+        team = alice.create_room("Design review")
+        bob.join_room(team)
+        dave.join_room(team)
+        alice.send("Quick call about the mock-ups?")
+        for browser in (bob, dave):
+            browser.wait_message("Quick call about the mock-ups?")
+        alice.test("call-video").click()
+        bob.wait_text("alice is calling Design review (video)")
+        shot(bob, "desktop-group-call-ringing")
+        bob.click("call-accept")
+        dave.click("call-accept")
+
+        def both_tiles_flowing(d) -> bool:
+            tiles = d.find_elements("css selector", '[data-test="call-tile"] [data-test="call-stats"]')
+            return len(tiles) == 2 and all(int(t.get_attribute("data-video-received") or 0) > 100_000 for t in tiles)
+        alice.wait(both_tiles_flowing, timeout=60, message="two tiles with video")
+        shot(alice, "desktop-group-call")
+        for browser in (alice, bob, dave):
+            browser.click("call-hangup")
+        alice.wait(lambda d: not d.find_elements("css selector", '[data-test="call-screen"]'), message="call over")
+        alice.open_conversation("bob")
 
         alice.test("theme").click()
         alice.test("theme").click()

@@ -18,6 +18,8 @@ export const CallSettings = Object.freeze({
   gatheringTimeout: 4_000,
   /** Participants of a group call, this device included: in a mesh each one sends everyone else its own copy. */
   groupLimit: 4,
+  /** A group call's link that has not connected by then is dropped (its offer or answer was lost). */
+  linkTimeout: 30_000,
   /** A group call participant announces again that it is there this often… */
   presenceInterval: 10 * 60_000,
   /** …and counts as gone (its browser closed without a word) after this long without one. */
@@ -25,6 +27,10 @@ export const CallSettings = Object.freeze({
 });
 
 export const deviceKey = ({ userId, deviceId }) => `${userId}/${deviceId}`;
+
+/** Call ids (and link and join ids) are 16 random bytes in base64url: anything else is refused. */
+export const isCallId = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{22}$/.test(value);
+export const newCallId = () => toBase64URL(randomBytes(16));
 
 const emptyTraffic = () => ({ audio: { sent: 0, received: 0 }, video: { sent: 0, received: 0 }, route: null });
 
@@ -236,6 +242,10 @@ export class Call extends CallBase {
 
   async openLink() {
     const link = await PeerLink.open(this, { userId: this.peer, deviceId: this.peerDevice });
+    if (this.state === 'ended') {
+      link.close();
+      this.stopIfEnded();
+    }
     link.addEventListener('track', ({ detail }) => {
       this.remoteStream = detail.stream;
       this.dispatchEvent(new CustomEvent('remoteStream', { detail }));
@@ -364,7 +374,7 @@ Object.assign(SecureChatClient.prototype, {
    */
   startCall(userId, { video = false } = {}) {
     this.checkCanCall();
-    const call = new Call(this, { callId: toBase64URL(randomBytes(16)), peer: userId, video, direction: 'outgoing' });
+    const call = new Call(this, { callId: newCallId(), peer: userId, video, direction: 'outgoing' });
     this.calls.set(call.callId, call);
     call.started = (async () => {
       try {
@@ -404,7 +414,7 @@ Object.assign(SecureChatClient.prototype, {
   handleCallSignal(message) {
     this.calls ??= new Map();
     const signal = message.envelope.call;
-    if (!signal || typeof signal.callId !== 'string' || typeof signal.kind !== 'string') return;
+    if (!signal || !isCallId(signal.callId) || typeof signal.kind !== 'string') return;
     // A leg of a group call (group-calls.js).
     if (signal.room !== undefined) return this.handleLegSignal(message, signal);
     const fromSelf = message.sender.userId === this.userId;
@@ -413,7 +423,9 @@ Object.assign(SecureChatClient.prototype, {
     if (fromSelf) {
       // Another device of ours answered or refused: stop ringing here.
       if (existing && existing.direction === 'incoming' && existing.state === 'ringing' && ['answer', 'reject'].includes(signal.kind)) {
-        existing.finish(signal.kind === 'answer' ? 'answered on another device' : 'declined on another device');
+        if (signal.kind === 'answer') existing.finish('answered on another device');
+        else if (signal.reason === 'busy') existing.finish('you are in a call on another device', { outcome: 'busy' });
+        else existing.finish('declined on another device');
       }
       return;
     }
@@ -456,17 +468,24 @@ Object.assign(SecureChatClient.prototype, {
       this.missedCall({ peer, video: signal.video === true, at: message.sentAt });
       return;
     }
-    // Both called each other at once: the call with the smaller id goes on, on both sides.
+    // Both called each other at once: the call with the smaller id goes on, on both sides, without
+    // a ring. The camera goes on only if this side asked for a video call too.
     const crossing = [...this.calls.values()].find((call) => call instanceof Call && call.direction === 'outgoing' && call.peer === peer && call.state === 'calling');
     if (crossing && crossing.callId < signal.callId) return;
     if (crossing) {
       crossing.end('they called you at the same moment', { notify: true, outcome: null, replaced: true });
     } else if (this.calls.size > 0) {
       this.missedCall({ peer, video: signal.video === true, at: message.sentAt, busy: true });
-      this.sendDirect(peer, { type: 'call', call: { callId: signal.callId, kind: 'reject', reason: 'busy' } }).catch(() => {});
+      // One busy reply per caller a minute: an offer cannot be turned into a stream of replies.
+      this.busyReplies ??= new Map();
+      if (Date.now() - (this.busyReplies.get(peer) ?? -Infinity) >= 60_000) {
+        this.busyReplies.set(peer, Date.now());
+        this.sendDirect(peer, { type: 'call', call: { callId: signal.callId, kind: 'reject', reason: 'busy' } }).catch(() => {});
+      }
       return;
     }
-    const call = new Call(this, { callId: signal.callId, peer, video: signal.video === true, direction: 'incoming', offer: signal.sdp });
+    const video = signal.video === true && (crossing ? crossing.video : true);
+    const call = new Call(this, { callId: signal.callId, peer, video, direction: 'incoming', offer: signal.sdp });
     call.peerDevice = message.sender.deviceId;
     this.calls.set(call.callId, call);
     this.emit('incomingCall', { call });

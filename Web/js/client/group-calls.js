@@ -1,17 +1,18 @@
-// Group calls in rooms: a mesh of 1:1 links, at most CallSettings.groupLimit devices.
+// Group calls in rooms: a mesh of 1:1 links, at most CallSettings.groupLimit devices
+// (PROTOCOL.md §14.7).
 //
 // Who is in a call is announced to the room (`call` content as a room message: `invite`, `join`,
 // `leave`, signed with the sender's room key). The media links are negotiated pairwise, as in a
-// 1:1 call: `offer` and `answer` carrying `room` and the receiving device (`to`), inside the Double
-// Ratchet. A participant offers a link to each device that joins after it, and accepts offers only
-// from devices that announced themselves in the room, so every fingerprint still comes from a
-// verified-able identity. When two devices offer each other at once, the offer of the smaller
-// device key goes on.
+// 1:1 call: `offer` and `answer` carrying `room`, the receiving device (`to`) and the link's id,
+// inside the Double Ratchet. A participant offers a link to each device that joins after it, and
+// accepts offers only from current members who announced themselves in the call, so every DTLS
+// fingerprint comes from an identity the room vouches for. When two devices offer each other at
+// once, the offer of the smaller device key goes on.
 import { SecureChatClient, ClientError } from './client.js';
-import { CallBase, CallSettings, PeerLink, deviceKey } from './calls.js';
+import { CallBase, CallSettings, PeerLink, deviceKey, isCallId, newCallId } from './calls.js';
 import { roomConversation } from './messaging.js';
-import { toBase64URL } from '../protocol/byte-coding.js';
-import { randomBytes } from '../protocol/secret-bytes.js';
+
+const roomCallKey = (room, callId) => `${room}/${callId}`;
 
 /**
  * This device's part in a room's call. States: ringing, connecting (getting the camera), waiting
@@ -24,10 +25,13 @@ export class GroupCall extends CallBase {
     this.room = room;
     this.inviter = inviter;
     this.state = direction === 'outgoing' ? 'connecting' : 'ringing';
-    /** deviceKey → {peer, link, ours}: `ours` when this device made the offer. */
+    /** deviceKey → {peer, link, ours, linkId, timer}: `ours` when this device made the offer. */
     this.legs = new Map();
     this.joined = false;
+    /** Tells this joining apart from the same device's earlier one (a reloaded page joins again). */
+    this.joinId = newCallId();
     this.presence = null;
+    this.aloneTimer = null;
   }
 
   get self() {
@@ -39,7 +43,9 @@ export class GroupCall extends CallBase {
   }
 
   announce(kind) {
-    return this.client.sendRoom(this.room, { type: 'call', call: { callId: this.callId, kind, video: this.video, createdAt: this.client.serverNow() } });
+    return this.client.sendRoom(this.room, {
+      type: 'call', call: { callId: this.callId, kind, video: this.video, joinId: this.joinId, createdAt: this.client.serverNow() },
+    });
   }
 
   signal(peer, kind, fields) {
@@ -54,8 +60,10 @@ export class GroupCall extends CallBase {
       this.stopIfEnded();
       this.joined = true;
       this.setState('waiting');
-      await this.announce(kind);
+      // Set before the announcement is awaited: a call ended meanwhile clears it.
       this.presence = setInterval(() => this.announce('join').catch(() => {}), CallSettings.presenceInterval);
+      this.watchAlone();
+      await this.announce(kind);
     } catch (error) {
       if (this.state === 'ended') return;
       this.end(`the call could not start: ${error.message}`);
@@ -65,6 +73,11 @@ export class GroupCall extends CallBase {
 
   accept() {
     if (this.state !== 'ringing') return Promise.resolve();
+    const present = this.client.roomCallsIn(this.room).find((call) => call.callId === this.callId)?.participants.length ?? 0;
+    if (present >= CallSettings.groupLimit) {
+      this.finish('the call is full');
+      return Promise.reject(new ClientError('callFull', `the call is full (${CallSettings.groupLimit} people at most)`));
+    }
     return this.join('join');
   }
 
@@ -90,6 +103,8 @@ export class GroupCall extends CallBase {
     const duration = wasConnected ? Date.now() - this.connectedAt : 0;
     this.state = 'ended';
     clearInterval(this.presence);
+    clearTimeout(this.aloneTimer);
+    for (const leg of this.legs.values()) clearTimeout(leg.timer);
     this.stopMedia();
     this.legs.clear();
     this.client.calls.delete(this.callId);
@@ -101,10 +116,26 @@ export class GroupCall extends CallBase {
     this.client.logCall({ conversation: roomConversation(this.room), video: this.video, outcome, duration, caller }).catch(() => {});
   }
 
+  /** Nobody linked for a ringing time: the call is over for this device (camera off, presence gone). */
+  watchAlone() {
+    if (!this.joined || this.state === 'ended') return;
+    if (this.legs.size > 0) {
+      clearTimeout(this.aloneTimer);
+      this.aloneTimer = null;
+    } else if (this.aloneTimer === null) {
+      this.aloneTimer = setTimeout(() => {
+        this.aloneTimer = null;
+        if (this.legs.size === 0) this.end(this.connectedAt === null ? 'nobody joined' : 'everyone else left');
+      }, CallSettings.ringTimeout);
+    }
+  }
+
   changed() {
+    this.watchAlone();
     this.dispatchEvent(new Event('legs'));
   }
 
+  /** A leg's link; dropped if it has not connected within linkTimeout (an offer or answer was lost). */
   async openLeg(leg) {
     const link = await PeerLink.open(this, leg.peer);
     const key = deviceKey(leg.peer);
@@ -113,6 +144,9 @@ export class GroupCall extends CallBase {
       throw new ClientError('callEnded', 'the link was replaced');
     }
     leg.link = link;
+    leg.timer = setTimeout(() => {
+      if (!link.connected) this.dropLeg(key, leg);
+    }, CallSettings.linkTimeout);
     link.addEventListener('track', () => this.changed());
     link.addEventListener('connected', () => {
       this.setState('connected');
@@ -126,6 +160,7 @@ export class GroupCall extends CallBase {
   dropLeg(key, leg = this.legs.get(key)) {
     if (!leg || this.legs.get(key) !== leg) return;
     this.legs.delete(key);
+    clearTimeout(leg.timer);
     leg.link?.close();
     if (this.state === 'connected' && ![...this.legs.values()].some((other) => other.link?.connected)) this.setState('waiting');
     this.changed();
@@ -135,51 +170,64 @@ export class GroupCall extends CallBase {
     return this.legs.size < CallSettings.groupLimit - 1;
   }
 
-  /** A device joined after us: we offer it a link. */
+  /** A device joined after us: we offer it a link (or tell it the call is full). */
   async connectTo(peer) {
     const key = deviceKey(peer);
-    if (!this.joined || this.state === 'ended' || this.legs.has(key) || !this.hasRoom()) return;
-    const leg = { peer, link: null, ours: true };
+    if (!this.joined || this.state === 'ended' || this.legs.has(key)) return;
+    if (!this.hasRoom()) {
+      this.signal(peer, 'reject', { reason: 'full' }).catch(() => {});
+      return;
+    }
+    const leg = { peer, link: null, ours: true, linkId: newCallId(), timer: null };
     this.legs.set(key, leg);
     try {
       const link = await this.openLeg(leg);
       const sdp = await link.offer();
-      if (this.legs.get(key) === leg) await this.signal(peer, 'offer', { sdp });
+      if (this.legs.get(key) === leg) await this.signal(peer, 'offer', { sdp, linkId: leg.linkId });
     } catch {
       this.dropLeg(key, leg);
     }
   }
 
   /** An offer from a participant: answered, unless our own offer to it wins. */
-  async answerTo(peer, offer) {
+  async answerTo(peer, offer, linkId) {
     const key = deviceKey(peer);
     const existing = this.legs.get(key);
     if (existing) {
-      // Offers crossed: the smaller device key's offer goes on; an answered link is not renegotiated.
-      if (!existing.ours || deviceKey(this.self) < key) return;
+      // Offers crossed: the smaller device key's offer goes on. A connected link is kept: a device
+      // that lost it joins again, and that replaces the link (handleRoomCallSignal).
+      if (existing.link?.connected) return;
+      if (existing.ours && deviceKey(this.self) < key) return;
       this.dropLeg(key, existing);
     }
     if (!this.hasRoom()) {
       this.signal(peer, 'reject', { reason: 'full' }).catch(() => {});
       return;
     }
-    const leg = { peer, link: null, ours: false };
+    const leg = { peer, link: null, ours: false, linkId, timer: null };
     this.legs.set(key, leg);
     try {
       const link = await this.openLeg(leg);
       const sdp = await link.answer(offer);
-      if (this.legs.get(key) === leg) await this.signal(peer, 'answer', { sdp });
+      if (this.legs.get(key) === leg) await this.signal(peer, 'answer', { sdp, linkId });
     } catch {
       this.dropLeg(key, leg);
     }
   }
 
-  accepted(peer, answer) {
+  /** The answer to our offer — to this offer, not an earlier one to the same device. */
+  accepted(peer, answer, linkId) {
     const key = deviceKey(peer);
     const leg = this.legs.get(key);
-    if (!leg?.ours || !leg.link || leg.answered) return;
+    if (!leg?.ours || !leg.link || leg.answered || leg.linkId !== linkId) return;
     leg.answered = true;
     leg.link.accept(answer).catch(() => this.dropLeg(key, leg));
+  }
+
+  /** The peer has no room for us: without any link, this device cannot be in the call. */
+  refused(peer) {
+    this.dropLeg(deviceKey(peer));
+    if (this.legs.size === 0 && this.connectedAt === null) this.end('the call is full');
   }
 }
 
@@ -190,29 +238,29 @@ Object.assign(SecureChatClient.prototype, {
    */
   roomCallsIn(room) {
     this.roomCalls ??= new Map();
-    const now = this.serverNow();
     const calls = [];
-    for (const [callId, info] of this.roomCalls) {
-      for (const [key, participant] of info.participants) {
-        if (now - participant.seenAt > CallSettings.presenceTimeout) info.participants.delete(key);
-      }
-      if (info.participants.size === 0) this.roomCalls.delete(callId);
-      else if (info.room === room) calls.push({ callId, video: info.video, participants: [...info.participants.values()].map((entry) => entry.peer) });
+    for (const [key, info] of this.roomCalls) {
+      this.forgetSilent(info);
+      if (info.participants.size === 0) this.roomCalls.delete(key);
+      else if (info.room === room) calls.push({ callId: info.callId, video: info.video, participants: [...info.participants.values()].map((entry) => entry.peer) });
     }
     return calls;
+  },
+
+  forgetSilent(info) {
+    const now = this.serverNow();
+    for (const [key, participant] of info.participants) {
+      if (now - participant.seenAt > CallSettings.presenceTimeout) info.participants.delete(key);
+    }
   },
 
   /** Starts a call in a room; returns it at once, `call.started` settles once the room was told. */
   startRoomCall(room, { video = false } = {}) {
     this.checkCanCall();
-    const call = new GroupCall(this, { callId: toBase64URL(randomBytes(16)), room, video, direction: 'outgoing', inviter: null });
+    const call = new GroupCall(this, { callId: newCallId(), room, video, direction: 'outgoing', inviter: null });
     this.calls.set(call.callId, call);
     call.started = call.join('invite');
     call.started.catch(() => {});
-    // Alone after the ringing time: nobody came.
-    setTimeout(() => {
-      if (call.state === 'waiting' && call.connectedAt === null) call.end('nobody joined');
-    }, CallSettings.ringTimeout);
     return call;
   },
 
@@ -221,7 +269,6 @@ Object.assign(SecureChatClient.prototype, {
     this.checkCanCall();
     const info = this.roomCallsIn(room).find((candidate) => candidate.callId === callId);
     if (!info) throw new ClientError('callEnded', 'that call has ended');
-    if (info.participants.length >= CallSettings.groupLimit) throw new ClientError('callFull', `the call is full (${CallSettings.groupLimit} people at most)`);
     const call = new GroupCall(this, { callId, room, video: info.video, direction: 'incoming', inviter: info.participants[0] });
     this.calls.set(callId, call);
     call.started = call.accept();
@@ -229,18 +276,38 @@ Object.assign(SecureChatClient.prototype, {
     return call;
   },
 
+  /** Someone left a room (null: this device's account left, or the room is gone): out of its calls. */
+  leftRoomCalls(room, userId) {
+    this.roomCalls ??= new Map();
+    for (const [key, info] of this.roomCalls) {
+      if (info.room !== room) continue;
+      if (userId === null) {
+        this.roomCalls.delete(key);
+        continue;
+      }
+      for (const [participant, entry] of info.participants) if (entry.peer.userId === userId) info.participants.delete(participant);
+    }
+    for (const call of [...(this.calls?.values() ?? [])]) {
+      if (!(call instanceof GroupCall) || call.room !== room) continue;
+      if (userId === null) call.end('you are no longer in the room');
+      else for (const [key, leg] of [...call.legs]) if (leg.peer.userId === userId) call.dropLeg(key, leg);
+    }
+    this.emit('roomCall', { room });
+  },
+
   /** A `call` room message from a member this device trusts: who is in which call. */
   handleRoomCallSignal(message, room) {
     this.roomCalls ??= new Map();
     this.calls ??= new Map();
     const signal = message.envelope.call;
-    if (!signal || typeof signal.callId !== 'string' || !['invite', 'join', 'leave'].includes(signal.kind)) return;
+    if (!signal || !isCallId(signal.callId) || !['invite', 'join', 'leave'].includes(signal.kind)) return;
     const sender = message.sender;
     const key = deviceKey(sender);
     const made = this.signalMadeAt(signal, message);
     // From the room's history, long over.
     if (this.serverNow() - made > CallSettings.presenceTimeout) return;
-    let info = this.roomCalls.get(signal.callId);
+    const callKey = roomCallKey(room, signal.callId);
+    let info = this.roomCalls.get(callKey);
     const call = this.calls.get(signal.callId);
     const ours = call instanceof GroupCall && call.room === room ? call : null;
     if (signal.kind === 'leave') {
@@ -254,11 +321,12 @@ Object.assign(SecureChatClient.prototype, {
       return;
     }
     if (!info) {
-      info = { room, video: signal.video === true, participants: new Map() };
-      this.roomCalls.set(signal.callId, info);
+      info = { room, callId: signal.callId, video: signal.video === true, participants: new Map() };
+      this.roomCalls.set(callKey, info);
     }
-    if (info.room !== room) return;
-    info.participants.set(key, { peer: { userId: sender.userId, deviceId: sender.deviceId }, seenAt: made });
+    const joinId = isCallId(signal.joinId) ? signal.joinId : null;
+    const previous = info.participants.get(key);
+    info.participants.set(key, { peer: { userId: sender.userId, deviceId: sender.deviceId }, seenAt: made, joinId });
     this.emit('roomCall', { room });
     if (sender.userId === this.userId) {
       // One device per person in a call: another of ours went in, this one stops ringing.
@@ -266,6 +334,8 @@ Object.assign(SecureChatClient.prototype, {
       return;
     }
     if (ours?.joined) {
+      // The same device joining again (its page was reloaded): its old link is dead, offer a new one.
+      if (previous && previous.joinId !== joinId) ours.dropLeg(key);
       ours.connectTo(sender);
       return;
     }
@@ -285,16 +355,22 @@ Object.assign(SecureChatClient.prototype, {
     }, Math.max(0, CallSettings.ringTimeout - (this.serverNow() - made)));
   },
 
-  /** A pairwise signal for a link of a group call: only for a call this device is in, from its participants. */
+  /**
+   * A pairwise signal for a link of a group call: only for a call this device is in, addressed to
+   * this device, from a participant who announced itself in that room's call and has not gone quiet.
+   */
   handleLegSignal(message, signal) {
     const call = this.calls.get(signal.callId);
     if (!(call instanceof GroupCall) || call.room !== signal.room || !call.joined || signal.to !== this.deviceId) return;
     const sender = message.sender;
     if (sender.userId === this.userId) return;
-    if (!this.roomCalls?.get(signal.callId)?.participants.has(deviceKey(sender))) return;
+    const info = this.roomCalls?.get(roomCallKey(call.room, call.callId));
+    if (!info) return;
+    this.forgetSilent(info);
+    if (!info.participants.has(deviceKey(sender))) return;
     const peer = { userId: sender.userId, deviceId: sender.deviceId };
-    if (signal.kind === 'offer' && typeof signal.sdp === 'string') call.answerTo(peer, signal.sdp);
-    else if (signal.kind === 'answer' && typeof signal.sdp === 'string') call.accepted(peer, signal.sdp);
-    else if (signal.kind === 'reject') call.dropLeg(deviceKey(peer));
+    if (signal.kind === 'offer' && typeof signal.sdp === 'string' && isCallId(signal.linkId)) call.answerTo(peer, signal.sdp, signal.linkId);
+    else if (signal.kind === 'answer' && typeof signal.sdp === 'string') call.accepted(peer, signal.sdp, signal.linkId);
+    else if (signal.kind === 'reject' && signal.reason === 'full') call.refused(peer);
   },
 });

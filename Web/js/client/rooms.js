@@ -322,6 +322,9 @@ Object.assign(SecureChatClient.prototype, {
       }
     }
     await this.finishDelivery(event, change, apply);
+    // Whoever is out of the room is out of its call at once (group-calls.js).
+    if (['left', 'kicked', 'banned'].includes(event.change)) this.leftRoomCalls(event.room, self ? null : event.userId);
+    if (event.change === 'deleted') this.leftRoomCalls(event.room, null);
     this.emit('roomEvent', { event });
     if (joined) {
       if (this.rooms.get(event.room)?.autoAdmit) {

@@ -47,7 +47,9 @@ function participantTiles(client, call, grid) {
       let tile = tiles.get(link);
       if (!tile) {
         const name = client.displayName(link.peer.userId);
-        const video = h('video', { autoplay: true, playsinline: true, 'aria-label': `${name}'s video` });
+        // The sound plays from the audio element; the video element stays silent (no echo of it).
+        const video = h('video', { autoplay: true, playsinline: true, muted: true, 'aria-label': `${name}'s video` });
+        video.muted = true;
         const audio = h('audio', { autoplay: true });
         const stats = h('p', { class: 'call-stats', 'data-test': 'call-stats' });
         const state = h('span', { class: 'muted' });
@@ -76,7 +78,7 @@ export function showCall(client, call, { roomName = 'the room' } = {}) {
   const caller = group ? client.displayName(call.inviter?.userId ?? client.userId) : name;
   // State changes are announced; the running clock beside them is not (it would speak every second).
   const status = h('p', { class: 'call-status', role: 'status' });
-  const clockLine = h('p', { class: 'call-clock', 'data-test': 'call-status' });
+  const clockLine = h('p', { class: 'call-clock' });
   const localVideo = h('video', { class: 'local-video', autoplay: true, playsinline: true, muted: true, 'aria-label': 'Your camera' });
   localVideo.muted = true;
   const controls = h('div', { class: 'call-controls' });
@@ -93,7 +95,8 @@ export function showCall(client, call, { roomName = 'the room' } = {}) {
     refreshStats = tiles.refreshStats;
     call.addEventListener('legs', () => tiles.sync());
   } else {
-    const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsinline: true, 'aria-label': `${name}'s video` });
+    const remoteVideo = h('video', { class: 'remote-video', autoplay: true, playsinline: true, muted: true, 'aria-label': `${name}'s video` });
+    remoteVideo.muted = true;
     const remoteAudio = h('audio', { autoplay: true });
     const stats = h('p', { class: 'call-stats muted', 'data-test': 'call-stats' });
     media = [h('div', { class: 'call-media' }, remoteVideo, remoteAudio, call.video ? localVideo : null), stats];
@@ -108,7 +111,7 @@ export function showCall(client, call, { roomName = 'the room' } = {}) {
     });
   }
   const screen = h('div', { class: ['call-screen', call.video ? 'video' : 'audio'], role: 'dialog', 'aria-modal': 'true', 'aria-label': group ? `Call in ${roomName}` : `Call with ${name}`, 'data-test': 'call-screen' },
-    heading, media, status, clockLine, controls);
+    heading, media, h('div', { class: 'call-state', 'data-test': 'call-status' }, status, clockLine), controls);
   document.getElementById('dialogs').append(screen);
 
   let timer = null;
@@ -127,8 +130,9 @@ export function showCall(client, call, { roomName = 'the room' } = {}) {
     };
     const text = labels[call.state] ?? call.state;
     if (status.textContent !== text) status.textContent = text;
-    const live = call.state === 'connected' || (group && call.state === 'waiting' && call.connectedAt);
-    clockLine.textContent = live && call.connectedAt ? clock(Date.now() - call.connectedAt) : text;
+    const live = call.state === 'connected' || (group && call.state === 'waiting');
+    clockLine.textContent = live && call.connectedAt ? clock(Date.now() - call.connectedAt) : '';
+    clockLine.hidden = clockLine.textContent === '';
   };
 
   // The controls are rebuilt only when they change, so keyboard focus stays where it is.
@@ -160,6 +164,7 @@ export function showCall(client, call, { roomName = 'the room' } = {}) {
 
   const attachLocal = () => {
     if (call.localStream && call.video) localVideo.srcObject = call.localStream;
+    localVideo.hidden = !localVideo.srcObject;
   };
   call.addEventListener('state', () => {
     attachLocal();
@@ -178,11 +183,14 @@ export function showCall(client, call, { roomName = 'the room' } = {}) {
     clockLine.textContent = '';
     replaceChildren(controls);
     localVideo.srcObject = null;
+    localVideo.hidden = true;
     tiles?.sync();
     // A call replaced by the one the peer made at the same moment gives way at once.
     setTimeout(() => {
+      // Focus goes back only from this screen: a call screen that replaced it keeps it.
+      const focused = screen.contains(document.activeElement);
       screen.remove();
-      restoreFocus();
+      if (focused) restoreFocus();
     }, detail.replaced ? 0 : 1500);
   });
   attachLocal();

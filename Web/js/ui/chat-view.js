@@ -61,9 +61,12 @@ export class ChatView {
     this.element = h('div', { class: 'chat-view', 'data-test': 'chat-view', 'data-conversation': this.conversation.id },
       this.header, this.callBanner, this.list, this.typingLine, this.progress, this.blockedNotice, this.replyBar, this.composer);
     this.refreshHeader();
+    // Participants whose pages died without a word drop off the banner as time passes.
+    if (this.isRoom) this.bannerTimer = setInterval(() => this.refreshCallBanner(), 60_000);
   }
 
   dispose() {
+    clearInterval(this.bannerTimer);
     for (const entry of this.decrypted.values()) entry.then((url) => URL.revokeObjectURL(url)).catch(() => {});
     clearTimeout(this.typingStopTimer);
     this.disposed = true;
@@ -280,10 +283,15 @@ export class ChatView {
       // The call screen comes up at once, while the browser asks for the camera and microphone.
       const call = this.isRoom ? this.client.startRoomCall(this.conversation.room.code, { video }) : this.client.startCall(this.contactId, { video });
       showCall(this.client, call, { roomName: this.conversation.title });
-      call.started.catch((error) => this.reportSendError(error));
+      call.started.catch((error) => this.reportCallError(error));
     } catch (error) {
       this.reportSendError(error);
     }
+  }
+
+  /** A call that ended before it started (hung up, or replaced by the peer's) is not an error. */
+  reportCallError(error) {
+    if (error?.code !== 'callEnded') this.reportSendError(error);
   }
 
   /** A room's call going on without this device: who is in it, and a way in. */
@@ -295,13 +303,19 @@ export class ChatView {
     this.callBanner.hidden = !current;
     if (!current) return;
     const names = [...new Set(current.participants.map((peer) => this.client.displayName(peer.userId)))];
-    replaceChildren(this.callBanner, `${current.video ? '📹' : '📞'} ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} in a call`,
+    const icon = current.video ? '📹' : '📞';
+    // One device per person in a call: from here, only a note.
+    if (current.participants.some((peer) => peer.userId === this.client.userId)) {
+      replaceChildren(this.callBanner, `${icon} You are in this room's call on another device`);
+      return;
+    }
+    replaceChildren(this.callBanner, `${icon} ${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} in a call`,
       h('button', { class: 'primary', 'data-test': 'call-join', onclick: () => {
         try {
           const call = this.client.joinRoomCall(code, current.callId);
           showCall(this.client, call, { roomName: this.conversation.title });
           this.refreshCallBanner();
-          call.started.catch((error) => this.reportSendError(error));
+          call.started.catch((error) => this.reportCallError(error));
         } catch (error) {
           this.reportSendError(error);
         }

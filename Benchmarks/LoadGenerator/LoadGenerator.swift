@@ -27,7 +27,7 @@ struct LoadGenerator: AsyncParsableCommand {
     @Option(help: "Idle authenticated connections for the memory figure.")
     var idleConnections = 10_000
 
-    @Option(help: "Scenarios to run: oneToOne, latency, room, idle, auth; client and clientRoom measure the SDK end to end.")
+    @Option(help: "Scenarios to run: oneToOne, latency, room, idle, auth; client and clientRoom measure the SDK end to end; crossInstance (PostgreSQL) sends through one instance to receivers on a second.")
     var scenario: [String] = ["oneToOne", "latency", "room", "auth", "idle"]
 
     func run() async throws {
@@ -48,11 +48,20 @@ struct LoadGenerator: AsyncParsableCommand {
             try await clientOneToOne(server, receipts: true)
         }
         if scenario.contains("clientRoom") { try await clientRoom(server, members: 50) }
+        if scenario.contains("crossInstance") {
+            guard databaseURL != nil else { throw ValidationError("crossInstance needs --database-url: instances meet in PostgreSQL") }
+            let second = try ServerUnderTest(binary: URL(fileURLWithPath: self.server), databaseURL: databaseURL, sharing: server)
+            defer { second.stop() }
+            emit("second instance pid \(second.process.processIdentifier) on port \(second.port): senders on the first, receivers on the second")
+            try await oneToOne(server, endpoint, receiversAt: Endpoint(port: second.port), also: [second])
+            try await latency(server, endpoint, rate: 2000, receiversAt: Endpoint(port: second.port), also: [second])
+        }
     }
 
     /// Runs `tasks` concurrently, measures for `seconds` after a warm-up, then cancels them.
+    /// Server CPU is summed over `server` and `others`.
     func measure(
-        _ server: ServerUnderTest, counters: Counters, tasks: [@Sendable () async throws -> Void]
+        _ server: ServerUnderTest, also others: [ServerUnderTest] = [], counters: Counters, tasks: [@Sendable () async throws -> Void]
     ) async throws -> (delivered: Int, accepted: Int, latencies: [UInt64], cpu: Double, elapsed: Double) {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in tasks {
@@ -64,12 +73,13 @@ struct LoadGenerator: AsyncParsableCommand {
             }
             try await Task.sleep(for: .seconds(2))
             counters.startMeasuring()
-            let cpuStart = server.cpuSeconds
+            let servers = [server] + others
+            let cpuStart = servers.map(\.cpuSeconds).reduce(0, +)
             let start = monotonicNanoseconds()
             try await Task.sleep(for: .seconds(seconds))
             let snapshot = counters.snapshot
             let elapsed = Double(monotonicNanoseconds() - start) / 1e9
-            let cpu = server.cpuSeconds - cpuStart
+            let cpu = servers.map(\.cpuSeconds).reduce(0, +) - cpuStart
             group.cancelAll()
             return (snapshot.delivered, snapshot.accepted, snapshot.latencies, cpu, elapsed)
         }
@@ -92,15 +102,18 @@ struct LoadGenerator: AsyncParsableCommand {
         }
     }
 
-    func oneToOne(_ server: ServerUnderTest, _ endpoint: Endpoint) async throws {
-        let senders = try await makeUsers(server, prefix: "s", count: pairs)
-        let receivers = try await makeUsers(server, prefix: "r", count: pairs)
+    /// Receivers connect to `receiversAt` (another instance) when given.
+    func oneToOne(_ server: ServerUnderTest, _ endpoint: Endpoint, receiversAt: Endpoint? = nil, also others: [ServerUnderTest] = []) async throws {
+        let receiverEndpoint = receiversAt ?? endpoint
+        let across = receiversAt == nil ? "" : " across two instances"
+        let senders = try await makeUsers(server, prefix: receiversAt == nil ? "s" : "xs", count: pairs)
+        let receivers = try await makeUsers(server, prefix: receiversAt == nil ? "r" : "xr", count: pairs)
         let counters = Counters()
         var tasks: [@Sendable () async throws -> Void] = []
         let window = self.window
         for (index, (sender, receiver)) in zip(senders, receivers).enumerated() {
             tasks.append {
-                try await runDevice(endpoint, token: receiver.token, deviceId: receiver.deviceIds[0], role: .receiver, counters: counters)
+                try await runDevice(receiverEndpoint, token: receiver.token, deviceId: receiver.deviceIds[0], role: .receiver, counters: counters)
             }
             tasks.append {
                 try await runDevice(
@@ -111,25 +124,29 @@ struct LoadGenerator: AsyncParsableCommand {
                     counters: counters)
             }
         }
-        let result = try await measure(server, counters: counters, tasks: tasks)
+        let result = try await measure(server, also: others, counters: counters, tasks: tasks)
         emit(
             String(
-                format: "1:1 throughput: %.0f delivered/s, %.0f accepted/s, server CPU %.1f µs per message (%d pairs, window %d)",
+                format: "1:1 throughput\(across): %.0f delivered/s, %.0f accepted/s, server CPU %.1f µs per message (%d pairs, window %d)",
                 Double(result.delivered) / result.elapsed, Double(result.accepted) / result.elapsed,
                 result.cpu / Double(max(result.delivered, 1)) * 1e6, pairs, window))
-        report(latencies: result.latencies, label: "1:1 latency under full load")
+        report(latencies: result.latencies, label: "1:1 latency under full load\(across)")
     }
 
-    func latency(_ server: ServerUnderTest, _ endpoint: Endpoint, rate: Int) async throws {
+    func latency(
+        _ server: ServerUnderTest, _ endpoint: Endpoint, rate: Int, receiversAt: Endpoint? = nil, also others: [ServerUnderTest] = []
+    ) async throws {
+        let receiverEndpoint = receiversAt ?? endpoint
+        let across = receiversAt == nil ? "" : " across two instances"
         let count = 10
-        let senders = try await makeUsers(server, prefix: "ls", count: count)
-        let receivers = try await makeUsers(server, prefix: "lr", count: count)
+        let senders = try await makeUsers(server, prefix: receiversAt == nil ? "ls" : "xls", count: count)
+        let receivers = try await makeUsers(server, prefix: receiversAt == nil ? "lr" : "xlr", count: count)
         let counters = Counters()
         let interval = UInt64(1e9) * UInt64(count) / UInt64(rate)
         var tasks: [@Sendable () async throws -> Void] = []
         for (index, (sender, receiver)) in zip(senders, receivers).enumerated() {
             tasks.append {
-                try await runDevice(endpoint, token: receiver.token, deviceId: receiver.deviceIds[0], role: .receiver, counters: counters)
+                try await runDevice(receiverEndpoint, token: receiver.token, deviceId: receiver.deviceIds[0], role: .receiver, counters: counters)
             }
             tasks.append {
                 try await runDevice(
@@ -140,12 +157,12 @@ struct LoadGenerator: AsyncParsableCommand {
                     counters: counters)
             }
         }
-        let result = try await measure(server, counters: counters, tasks: tasks)
+        let result = try await measure(server, also: others, counters: counters, tasks: tasks)
         emit(
             String(
-                format: "paced 1:1 at %d/s: %.0f delivered/s, server CPU %.1f µs per message", rate,
+                format: "paced 1:1 at %d/s\(across): %.0f delivered/s, server CPU %.1f µs per message", rate,
                 Double(result.delivered) / result.elapsed, result.cpu / Double(max(result.delivered, 1)) * 1e6))
-        report(latencies: result.latencies, label: "send-to-delivery latency at \(rate)/s")
+        report(latencies: result.latencies, label: "send-to-delivery latency at \(rate)/s\(across)")
     }
 
     func room(_ server: ServerUnderTest, _ endpoint: Endpoint, members: Int) async throws {

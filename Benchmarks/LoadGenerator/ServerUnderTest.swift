@@ -12,8 +12,14 @@ final class ServerUnderTest: @unchecked Sendable {
     let port: Int
     let dataDirectory: URL
 
-    init(binary: URL, databaseURL: String?) throws {
-        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-load-\(UUID().uuidString)")
+    private let ownsDataDirectory: Bool
+
+    /// Starts the server; `sharing` another instance's data folder (its keys), as a second
+    /// instance on the same database behind a load balancer.
+    init(binary: URL, databaseURL: String?, sharing other: ServerUnderTest? = nil) throws {
+        dataDirectory = other?.dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("securechat-load-\(UUID().uuidString)")
+        ownsDataDirectory = other == nil
         process.executableURL = binary
         process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"]
         var environment = ProcessInfo.processInfo.environment
@@ -40,7 +46,7 @@ final class ServerUnderTest: @unchecked Sendable {
     func stop() {
         process.terminate()
         process.waitUntilExit()
-        try? FileManager.default.removeItem(at: dataDirectory)
+        if ownsDataDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 
     /// User plus system CPU seconds the server has used.

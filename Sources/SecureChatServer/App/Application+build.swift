@@ -32,7 +32,8 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
             address: .hostname(configuration.host, port: configuration.port), serverName: "securechat", backlog: 4096),
         // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the
         // database connections close.
-        services: [StoreLifecycle(store: services.store, logger: logger), services.writer, sweeper],
+        services: [StoreLifecycle(store: services.store, logger: logger)] + (services.backplane.map { [$0] } ?? [])
+            + [services.writer, sweeper],
         onServerRunning: { channel in
             logger.info(
                 "securechat-server listening",
@@ -55,6 +56,14 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
     let atRestKeys = try configuration.atRestKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_AT_REST_KEYS") }
         ?? KeyRing.load(folder: configuration.atRestKeysDirectory)
     let hub = DeliveryHub()
+    // Several instances on one PostgreSQL database reach each other's sockets through it.
+    var backplane: PostgresBackplane?
+    if let postgres = store as? PostgresChatStore {
+        let link = PostgresBackplane(client: postgres.client, channel: postgres.notificationChannel, hub: hub, logger: logger)
+        hub.attach(link)
+        postgres.announceDeliveries(as: hub.instanceId)
+        backplane = link
+    }
     return ChatServices(
         configuration: configuration,
         store: store,
@@ -62,7 +71,8 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
         tokens: await AccessTokens(keys: jwtKeys, lifetime: configuration.accessTokenLifetime),
         passwords: Passwords(cost: configuration.bcryptCost),
         hub: hub,
-        writer: MessageWriter(store: store, hub: hub, logger: logger),
+        backplane: backplane,
+        writer: MessageWriter(store: store, hub: hub, storeAnnouncesDeliveries: backplane != nil, logger: logger),
         attachments: try AttachmentFiles(directory: configuration.attachmentsDirectory),
         joinAttempts: AttemptLimiter(limit: configuration.roomJoinAttemptsPerMinute),
         loginAttempts: AttemptLimiter(limit: 10),
@@ -152,7 +162,7 @@ struct ExpirySweeper: Service {
                     // A socket outlives its access token; it must not outlive its session.
                     for sessionId in services.hub.connectedSessionIds
                     where try await !services.store.isSessionActive(id: sessionId, now: services.nowMilliseconds) {
-                        services.hub.disconnect(sessionId: sessionId, reason: "session ended")
+                        services.hub.disconnect(sessionId: sessionId, reason: "session ended", everywhere: false)
                     }
                 } catch {
                     services.logger.error("expiry sweep failed", metadata: ["error": "\(error)"])

@@ -10,6 +10,8 @@ struct ChatServices: Sendable {
     let tokens: AccessTokens
     let passwords: Passwords
     let hub: DeliveryHub
+    /// The link to the other instances (PostgreSQL only).
+    let backplane: PostgresBackplane?
     let writer: MessageWriter
     let attachments: AttachmentFiles
     let joinAttempts: AttemptLimiter

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import SecureChatAPI
@@ -20,6 +21,9 @@ final class ClientConnection: Sendable {
     let address: DeviceAddress
     let deviceKey: Int64
     let sessionId: String
+    /// When the device connected here (wall clock, milliseconds): the newer of two sockets of
+    /// one device on two instances wins.
+    let connectedAt = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     private let session: NIOLoopBound<RealtimeSession>
     private let queue = NIOLockedValueBox(QueueState())
 
@@ -56,6 +60,21 @@ final class ClientConnection: Sendable {
             }
         case nil:
             break
+        }
+    }
+
+    /// New deliveries were stored by another instance: read them from the database (once, however
+    /// many wake-ups come before the read starts).
+    func wake() {
+        let schedule = queue.withLockedValue { state in
+            guard !state.catchUpPending else { return false }
+            state.catchUpPending = true
+            return true
+        }
+        guard schedule else { return }
+        eventLoop.execute { [session, queue] in
+            queue.withLockedValue { $0.catchUpPending = false }
+            session.value.fetchStored()
         }
     }
 

@@ -34,7 +34,12 @@ final class MessageWriter: Service, Sendable {
     /// The most sends committed in one transaction: bounds the transaction's time and memory.
     static let maximumBatch = 1024
 
-    init(store: any ChatStore, hub: DeliveryHub, logger: Logger) {
+    /// Whether the store tells the other instances about appended deliveries itself (PostgreSQL,
+    /// inside the transaction): then the hub only hands them to this instance's sockets.
+    private let storeAnnouncesDeliveries: Bool
+
+    init(store: any ChatStore, hub: DeliveryHub, storeAnnouncesDeliveries: Bool = false, logger: Logger) {
+        self.storeAnnouncesDeliveries = storeAnnouncesDeliveries
         self.store = store
         self.hub = hub
         self.logger = logger
@@ -126,7 +131,7 @@ final class MessageWriter: Service, Sendable {
             for (job, outcome) in zip(jobs, outcomes) { job.completion(.success(outcome)) }
             var deliveries: [InboxEntry] = []
             for case .accepted(_, _, _, let entries) in outcomes { deliveries += entries }
-            if !deliveries.isEmpty { hub.deliver(deliveries) }
+            if !deliveries.isEmpty { hub.deliver(deliveries, announced: storeAnnouncesDeliveries) }
         } catch {
             // Nothing of the batch is stored: each sender hears so and retries with the same id.
             logger.error("message batch failed to commit", metadata: ["error": "\(error)", "sends": "\(jobs.count)"])

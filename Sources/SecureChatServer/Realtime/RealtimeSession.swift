@@ -39,6 +39,8 @@ final class RealtimeSession {
     /// The database may hold deliveries this socket has not sent: fetch before sending live ones.
     private var behind = true
     private var fetching = false
+    /// A wake-up from another instance came during a fetch whose query may predate its commit.
+    private var fetchAgain = false
     /// Live deliveries that arrived during a fetch: applied after it, as they may follow it.
     private var heldLive: [InboxEntry] = []
     private var heldLiveOverflowed = false
@@ -297,7 +299,10 @@ final class RealtimeSession {
     func fetchStored() {
         guard case .open(let connection) = phase else { return }
         behind = true
-        guard !fetching else { return }
+        guard !fetching else {
+            fetchAgain = true
+            return
+        }
         let room = windowRoom
         guard room > 0, isWritable else { return }
         fetching = true
@@ -331,7 +336,9 @@ final class RealtimeSession {
         let overflowed = heldLiveOverflowed
         heldLive = []
         heldLiveOverflowed = false
-        if entries.count == room || overflowed || !isWritable {
+        let again = fetchAgain
+        fetchAgain = false
+        if entries.count == room || overflowed || !isWritable || again {
             fetchStored()
             return
         }

@@ -74,21 +74,22 @@ struct EphemeralRelay {
             guard try await services.store.membership(roomId: room.id, userId: sender.userId) != nil else {
                 throw APIFailure.notAMember
             }
-            let frame = ServerFrame.ephemeral(.init(sender: sender, room: room.code, payload: payload))
+            var addresses: [DeviceAddress] = []
             for member in try await services.store.members(roomId: room.id) {
                 for deviceId in member.deviceIds {
                     let address = DeviceAddress(userId: member.userId, deviceId: deviceId)
-                    if address != sender { services.hub.connection(for: address)?.sendEphemeral(frame) }
+                    if address != sender { addresses.append(address) }
                 }
             }
+            services.hub.relayEphemeral(.init(sender: sender, room: room.code, payload: payload), to: addresses)
         case (nil, nil, let recipients?):
             guard !recipients.isEmpty, recipients.count <= APILimits.recipientsPerSend else {
                 throw APIFailure.badRequest("an ephemeral frame has 1 to \(APILimits.recipientsPerSend) recipients")
             }
+            for recipient in recipients { try SendValidation.checkCiphertext(recipient.ciphertext) }
             for recipient in recipients {
-                try SendValidation.checkCiphertext(recipient.ciphertext)
                 let address = DeviceAddress(userId: recipient.userId, deviceId: recipient.deviceId)
-                services.hub.connection(for: address)?.sendEphemeral(.ephemeral(.init(sender: sender, room: nil, payload: recipient.ciphertext)))
+                services.hub.relayEphemeral(.init(sender: sender, room: nil, payload: recipient.ciphertext), to: [address])
             }
         default:
             throw APIFailure.badRequest("an ephemeral frame has either room and payload, or recipients")

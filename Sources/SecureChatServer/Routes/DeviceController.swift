@@ -50,8 +50,7 @@ struct DeviceController {
         guard try await services.store.deleteDevice(userId: context.user.userId, deviceId: deviceId) else {
             throw APIFailure.notFound("device")
         }
-        services.hub.connection(for: DeviceAddress(userId: context.user.userId, deviceId: deviceId))?
-            .close(.unknownDevice, "this device was removed")
+        services.hub.close(DeviceAddress(userId: context.user.userId, deviceId: deviceId), .unknownDevice, "this device was removed")
         return .noContent
     }
 
@@ -100,8 +99,7 @@ struct DeviceController {
         guard userId.utf8.count <= 64, let user = try await services.store.user(id: userId) else { throw APIFailure.notFound("user") }
         let bundles = try await services.store.claimBundles(userId: user.id)
         for bundle in bundles where bundle.oneTimePreKey != nil && bundle.remaining < APILimits.oneTimePreKeysLowWatermark {
-            services.hub.connection(for: DeviceAddress(userId: user.id, deviceId: bundle.device.deviceId))?
-                .send(.preKeysLow(.init(count: bundle.remaining)))
+            services.hub.sendPreKeysLow(bundle.remaining, to: DeviceAddress(userId: user.id, deviceId: bundle.device.deviceId))
         }
         return BundleResponse(
             userId: user.id, username: user.username,

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -33,38 +34,49 @@ final class ServerProcess: APITransport, @unchecked Sendable {
         }
     }
 
+    /// Another instance sharing `other`'s database and data folder (and so its keys), as behind a
+    /// load balancer; `other` drops the schema.
+    init(sharing other: ServerProcess) {
+        dataDirectory = other.dataDirectory
+        databaseArguments = other.databaseArguments
+        schema = nil
+    }
+
     /// Drops the PostgreSQL schema the server used, if any.
     func cleanUp() async {
         if let schema { await TestDatabase.dropSchema(schema) }
     }
 
     /// Starts the server and waits until it says where it listens.
-    func start(extraArguments: [String] = []) throws {
+    func start(port requested: Int = 0, extraArguments: [String] = []) async throws {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"] + databaseArguments + extraArguments
+        process.arguments = ["--port", "\(requested)", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"] + databaseArguments + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
+        // The output is read on Foundation's thread and awaited: a blocking read on the cooperative
+        // pool can starve the in-process servers of other tests, which this one may wait for.
+        let watch = StartupWatch()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty { handle.readabilityHandler = nil }
+            watch.feed(chunk)
+        }
         try process.run()
         self.process = process
         self.output = pipe
-        // "… securechat-server listening" carries address=[IPv4]127.0.0.1/127.0.0.1:PORT
-        var seen = ""
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-            if let range = seen.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                port = Int(seen[range].split(separator: ":").last ?? "") ?? 0
-                // Keep draining so the server never blocks on a full pipe.
-                pipe.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
-                return
-            }
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(60))
+            watch.feed(Data())
         }
-        Issue.record("the server did not start: \(seen)")
-        throw ServerProcessError.didNotStart
+        let (found, text) = await watch.outcome()
+        timeout.cancel()
+        guard let found else {
+            Issue.record("the server did not start: \(text)")
+            throw ServerProcessError.didNotStart
+        }
+        port = found
     }
 
     /// Sends `signal` and waits for the process to end; returns its termination status. A process
@@ -87,6 +99,18 @@ final class ServerProcess: APITransport, @unchecked Sendable {
     func request(
         _ method: HTTPRequest.Method, _ path: String, token: String?, json: (any Encodable)?, raw: ByteBuffer?, headers extra: HTTPFields
     ) async throws -> (status: HTTPResponse.Status, body: Data) {
+        try await HTTPTransport(port: port).request(method, path, token: token, json: json, raw: raw, headers: extra)
+    }
+}
+
+/// The API over HTTP to a port: a server binary, or a proxy in front of several.
+struct HTTPTransport: APITransport {
+    let port: Int
+
+    @discardableResult
+    func request(
+        _ method: HTTPRequest.Method, _ path: String, token: String?, json: (any Encodable)?, raw: ByteBuffer?, headers extra: HTTPFields
+    ) async throws -> (status: HTTPResponse.Status, body: Data) {
         let (fields, body) = try Self.prepare(token: token, json: json, raw: raw, headers: extra)
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = HTTPMethod(rawValue: method.rawValue)
@@ -99,3 +123,47 @@ final class ServerProcess: APITransport, @unchecked Sendable {
 }
 
 enum ServerProcessError: Error { case didNotStart }
+
+/// Watches a starting server's output for the port it listens on ("… securechat-server
+/// listening" carries address=[IPv4]127.0.0.1/127.0.0.1:PORT); empty data means the end.
+private final class StartupWatch: Sendable {
+    private struct State {
+        var text = ""
+        var port: Int?
+        var done = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func feed(_ chunk: Data) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            guard !state.done else { return nil }
+            if chunk.isEmpty {
+                state.done = true
+            } else {
+                state.text += String(decoding: chunk, as: UTF8.self)
+                if let range = state.text.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    state.port = Int(state.text[range].split(separator: ":").last ?? "")
+                    state.done = true
+                }
+            }
+            guard state.done else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func outcome() async -> (port: Int?, text: String) {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLockedValue { state -> Bool in
+                if state.done { return true }
+                state.waiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+        return state.withLockedValue { ($0.port, $0.text) }
+    }
+}

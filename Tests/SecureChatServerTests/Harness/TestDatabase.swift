@@ -24,17 +24,30 @@ enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     static func dropSchema(_ schema: String) async {
+        _ = try? await execute("DROP SCHEMA IF EXISTS \(schema) CASCADE")
+    }
+
+    /// Runs one statement on the test server as its own connection (identifiers in `sql` must be
+    /// safe already: they come from the tests, never from input).
+    @discardableResult
+    static func execute(_ sql: String) async throws -> Int {
         guard let base = postgresURL, let components = URLComponents(string: base), let host = components.host,
             let user = components.user
-        else { return }
+        else { return 0 }
         let configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user, password: components.password,
             database: String(components.path.drop { $0 == "/" }), tls: .disable)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "test-cleanup"))
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "test-database"))
         let run = Task { await client.run() }
-        _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"))
+        let result: Result<Int, any Error>
+        do {
+            result = .success(try await client.query(PostgresQuery(unsafeSQL: sql)).collect().count)
+        } catch {
+            result = .failure(error)
+        }
         run.cancel()
         await run.value
+        return try result.get()
     }
 }
 

@@ -22,7 +22,8 @@ final class ManualClock: Sendable {
 struct TestEnvironment: Sendable {
     let directory: URL
     let databaseURL: String?
-    private let schema: String?
+    /// The PostgreSQL schema of this environment (nil on SQLite).
+    let schema: String?
 
     init(database: TestDatabase) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-test-\(UUID().uuidString)")

@@ -73,6 +73,9 @@ final class TestSocket: Sendable {
         await inbox.waitForClose(timeout: timeout)
     }
 
+    /// Whether the connection ended (closed by either side, or lost).
+    var isFinished: Bool { get async { await inbox.isFinished } }
+
     func close() async {
         try? await inbox.close()
         _ = await inbox.waitForClose(timeout: 5)
@@ -90,6 +93,8 @@ private actor FrameInbox {
     private var finished = false
     private var closeCode: WebSocketErrorCode?
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
+
+    var isFinished: Bool { finished }
 
     func attach(_ writer: WebSocketOutboundWriter) {
         outbound = writer

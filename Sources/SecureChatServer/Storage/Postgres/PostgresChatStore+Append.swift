@@ -8,6 +8,7 @@ extension PostgresChatStore {
     func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome] {
         try await transaction { connection in
             let outcomes = try await self.appendBatch(connection, sends)
+            try await self.announceDeliveries(of: outcomes, on: connection)
             if !acks.isEmpty {
                 let ordered = acks.sorted { $0.key < $1.key }
                 try await connection.query(
@@ -18,6 +19,19 @@ extension PostgresChatStore {
             }
             return outcomes
         }
+    }
+
+    /// Tells the other instances which devices got deliveries, in the same transaction: PostgreSQL
+    /// sends the notification when (and only if) the rows are committed, so no crash between the
+    /// commit and the signal can leave a device on another instance unaware.
+    private func announceDeliveries(of outcomes: [SendOutcome], on connection: PostgresConnection) async throws {
+        guard let instance = announcingInstance else { return }
+        var keys = Set<Int64>()
+        for case .accepted(_, _, _, let entries) in outcomes { for entry in entries { keys.insert(entry.deviceKey) } }
+        guard !keys.isEmpty else { return }
+        let payloads = ClusterMessage.payloads(.wake(deviceKeys: keys.sorted()), from: instance)
+        try await connection.query(
+            "SELECT pg_notify(\(notificationChannel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
     }
 
     private struct SendKey: Hashable {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOSSL
 import PostgresNIO
 import SecureChatAPI
@@ -9,10 +10,15 @@ import SecureChatAPI
 final class PostgresChatStore: ChatStore {
     let client: PostgresClient
     let logger: Logger
+    /// The LISTEN/NOTIFY channel of the instances sharing this database and schema (channels are
+    /// per database, so each schema gets its own).
+    let notificationChannel: String
+    private let announcer = NIOLockedValueBox<String?>(nil)
     private let runTask: Task<Void, Never>
 
-    private init(client: PostgresClient, logger: Logger) {
+    private init(client: PostgresClient, notificationChannel: String, logger: Logger) {
         self.client = client
+        self.notificationChannel = notificationChannel
         self.logger = logger
         runTask = Task { await client.run() }
     }
@@ -49,7 +55,9 @@ final class PostgresChatStore: ChatStore {
             else { throw StoreSetupError.unsupportedDatabaseURL("schema=\(schema) (use a-z, 0-9 and _)") }
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
-        let store = PostgresChatStore(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+        let store = PostgresChatStore(
+            client: PostgresClient(configuration: configuration, backgroundLogger: logger),
+            notificationChannel: schema.map { "securechat_\($0)" } ?? "securechat", logger: logger)
         do {
             if let schema {
                 // Validated above to [a-z0-9_]: safe to name in SQL, which cannot bind identifiers.
@@ -62,6 +70,13 @@ final class PostgresChatStore: ChatStore {
         }
         return store
     }
+
+    /// From now on, message appends announce their deliveries to the other instances as `instanceId`.
+    func announceDeliveries(as instanceId: String) {
+        announcer.withLockedValue { $0 = instanceId }
+    }
+
+    var announcingInstance: String? { announcer.withLockedValue { $0 } }
 
     func shutdown() async {
         runTask.cancel()

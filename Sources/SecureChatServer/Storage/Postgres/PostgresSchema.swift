@@ -9,12 +9,13 @@ enum PostgresSchema {
         ("v2: only membership events expire from the inbox on their own", version2),
     ]
 
-    /// Any fixed number: it names the lock that serialises migrations across instances.
-    private static let migrationLockKey: Int64 = 0x5EC0_C4A7
+    /// Any fixed number: with the schema's name it names the lock that serialises migrations across
+    /// instances. Deployments in other schemas of the same database do not wait for each other.
+    private static let migrationLockKey: Int32 = 0x5EC0_C4A7
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
         try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey))", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLockKey), hashtext(current_schema()))", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
                 logger: logger)

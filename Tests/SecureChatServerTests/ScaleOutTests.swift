@@ -94,6 +94,19 @@ struct ScaleOutTests {
         }
     }
 
+    @Test("a schema whose instances' channel name would not fit PostgreSQL's 63 bytes is refused at start", .enabled(if: enabled, skipped))
+    func schemaNameBound() async throws {
+        let base = try #require(TestDatabase.postgresURL)
+        let fits = String(repeating: "s", count: 52)
+        let store = try await PostgresChatStore.connect(url: base + "?schema=\(fits)", logger: .init(label: "test"))
+        #expect(store.notificationChannel.utf8.count == 63)
+        await store.shutdown()
+        await TestDatabase.dropSchema(fits)
+        await #expect(throws: StoreSetupError.self) {
+            _ = try await PostgresChatStore.connect(url: base + "?schema=\(fits)s", logger: .init(label: "test"))
+        }
+    }
+
     @Test("signals missed while an instance's listening connection is down are made up when it is back", .enabled(if: enabled, skipped))
     func listenerReconnects() async throws {
         try await Self.withTwoInstances { first, second, environment in

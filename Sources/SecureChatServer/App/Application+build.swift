@@ -159,10 +159,18 @@ struct ExpirySweeper: Service {
                 do {
                     let removed = try await services.store.deleteExpired(now: services.nowMilliseconds)
                     services.attachments.delete(removed)
-                    // A socket outlives its access token; it must not outlive its session.
-                    for sessionId in services.hub.connectedSessionIds
-                    where try await !services.store.isSessionActive(id: sessionId, now: services.nowMilliseconds) {
-                        services.hub.disconnect(sessionId: sessionId, reason: "session ended", everywhere: false)
+                    // A socket outlives its access token; it must not outlive its session or its
+                    // device (whose removal another instance may have signalled while this one
+                    // was not listening).
+                    for connection in services.hub.connections {
+                        switch try await services.store.socketDevice(
+                            sessionId: connection.sessionId, userId: connection.address.userId, deviceId: connection.address.deviceId,
+                            now: services.nowMilliseconds)
+                        {
+                        case .sessionEnded: connection.close(.unauthorized, "session ended")
+                        case .unknownDevice: connection.close(.unknownDevice, "this device was removed")
+                        case .device: break
+                        }
                     }
                 } catch {
                     services.logger.error("expiry sweep failed", metadata: ["error": "\(error)"])

@@ -56,7 +56,7 @@ final class ClientConnection: Sendable {
         case false?:
             eventLoop.execute { [session, queue] in
                 queue.withLockedValue { $0.catchUpPending = false }
-                session.value.fetchStored()
+                session.value.fetchStored(committedSince: true)
             }
         case nil:
             break
@@ -74,7 +74,7 @@ final class ClientConnection: Sendable {
         guard schedule else { return }
         eventLoop.execute { [session, queue] in
             queue.withLockedValue { $0.catchUpPending = false }
-            session.value.fetchStored()
+            session.value.fetchStored(committedSince: true)
         }
     }
 

@@ -22,6 +22,8 @@ enum ClusterSignal: Codable, Sendable, Equatable {
     /// A device connected to the sending instance at `at` (milliseconds): an older socket of the
     /// same device elsewhere is closed, as one instance does with a reconnection.
     case claimed(deviceKey: Int64, at: Int64)
+    /// An instance checking that its own listening connection still hears the channel.
+    case heartbeat
 }
 
 /// A signal on the wire: the sending instance (which ignores its own) and the signal, as JSON.
@@ -31,10 +33,14 @@ struct ClusterMessage: Codable, Sendable, Equatable {
 
     /// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
     static let maximumPayloadBytes = 7_900
+    /// Ephemeral payloads larger than this stay on their instance: a typing indicator is a few
+    /// hundred bytes, and a large one copied into every split signal would multiply.
+    static let maximumCrossingEphemeralBytes = 2_048
 
     /// The JSON payloads carrying `signal`, split where it is too long for one; an ephemeral frame
     /// too long even for a single recipient yields none (ephemeral frames may be lost).
     static func payloads(_ signal: ClusterSignal, from instance: String) -> [String] {
+        if case .ephemeral(_, let delivery) = signal, delivery.payload.count > maximumCrossingEphemeralBytes { return [] }
         guard let data = try? JSONEncoder().encode(ClusterMessage(from: instance, signal: signal)) else { return [] }
         if data.count <= maximumPayloadBytes { return [String(decoding: data, as: UTF8.self)] }
         switch signal {

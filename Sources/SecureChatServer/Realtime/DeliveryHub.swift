@@ -49,23 +49,19 @@ final class DeliveryHub: Sendable {
 
     var connectionCount: Int { registry.withLockedValue { $0.byDeviceKey.count } }
 
-    /// Hands committed deliveries to the devices connected here, and wakes the instances holding
-    /// the others (they read them from the database) unless the store `announced` them already;
-    /// devices connected nowhere find them stored.
+    /// Hands committed deliveries to the devices connected here, and wakes the other instances
+    /// (they read them from the database) unless the store `announced` them already; devices
+    /// connected nowhere find them stored. Every device is woken elsewhere too, not only those
+    /// unknown here: a socket here may be an old one of a device that has just moved.
     func deliver(_ entries: [InboxEntry], announced: Bool = false) {
         guard !entries.isEmpty else { return }
         var byDevice: [Int64: [InboxEntry]] = [:]
         for entry in entries { byDevice[entry.deviceKey, default: []].append(entry) }
-        let (targets, elsewhere) = registry.withLockedValue { registry in
-            var targets: [(ClientConnection, [InboxEntry])] = []
-            var elsewhere: [Int64] = []
-            for (key, entries) in byDevice {
-                if let connection = registry.byDeviceKey[key] { targets.append((connection, entries)) } else { elsewhere.append(key) }
-            }
-            return (targets, elsewhere)
+        let targets = registry.withLockedValue { registry in
+            byDevice.compactMap { key, entries in registry.byDeviceKey[key].map { ($0, entries) } }
         }
         for (connection, entries) in targets { connection.push(entries) }
-        if !elsewhere.isEmpty, !announced { backplane?.publish(.wake(deviceKeys: elsewhere.sorted())) }
+        if !announced { backplane?.publish(.wake(deviceKeys: byDevice.keys.sorted())) }
     }
 
     /// Relays an ephemeral frame to devices, here or through the other instances.
@@ -119,9 +115,9 @@ final class DeliveryHub: Sendable {
         for connection in doomed { connection.close(.unauthorized, reason) }
     }
 
-    /// The sessions with an open socket here.
-    var connectedSessionIds: Set<String> {
-        registry.withLockedValue { Set($0.byDeviceKey.values.map(\.sessionId)) }
+    /// The sockets open here.
+    var connections: [ClientConnection] {
+        registry.withLockedValue { Array($0.byDeviceKey.values) }
     }
 
     func connection(for address: DeviceAddress) -> ClientConnection? {
@@ -148,14 +144,21 @@ final class DeliveryHub: Sendable {
         case .endAccount(let userId, let exceptSessionId, let reason):
             disconnectHere(userId: userId, exceptSessionId: exceptSessionId, reason: reason)
         case .claimed(let key, let at):
-            let replaced = registry.withLockedValue { registry in registry.byDeviceKey[key].flatMap { $0.connectedAt <= at ? $0 : nil } }
+            // The newer socket wins; instances' clocks are compared (keep them in sync), ties by id.
+            let replaced = registry.withLockedValue { registry in
+                registry.byDeviceKey[key].flatMap { local in
+                    (local.connectedAt, instanceId) < (at, message.from) ? local : nil
+                }
+            }
             replaced?.close(.duplicateConnection, "this device connected again on another socket")
+        case .heartbeat:
+            break
         }
     }
 
     /// After signals may have been missed (the backplane reconnected), every device here looks
     /// in the database for what it has not been sent.
     func wakeAll() {
-        for connection in registry.withLockedValue({ Array($0.byDeviceKey.values) }) { connection.wake() }
+        for connection in connections { connection.wake() }
     }
 }

@@ -39,7 +39,7 @@ final class RealtimeSession {
     /// The database may hold deliveries this socket has not sent: fetch before sending live ones.
     private var behind = true
     private var fetching = false
-    /// A wake-up from another instance came during a fetch whose query may predate its commit.
+    /// A wake-up (or live deliveries not handed over) came during a read whose query may predate their commit.
     private var fetchAgain = false
     /// Live deliveries that arrived during a fetch: applied after it, as they may follow it.
     private var heldLive: [InboxEntry] = []
@@ -296,11 +296,13 @@ final class RealtimeSession {
     private var windowRoom: Int { APILimits.deliveryWindow - Int(lastSent - lastAcknowledged) }
 
     /// Sends stored deliveries after `lastSent` while the window has room and the peer reads.
-    func fetchStored() {
+    /// `committedSince`: deliveries may have been committed after a read already under way began
+    /// (a wake from another instance, live deliveries not handed over), so read again after it.
+    func fetchStored(committedSince: Bool = false) {
         guard case .open(let connection) = phase else { return }
         behind = true
         guard !fetching else {
-            fetchAgain = true
+            if committedSince { fetchAgain = true }
             return
         }
         let room = windowRoom

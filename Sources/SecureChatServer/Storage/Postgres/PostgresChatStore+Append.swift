@@ -30,8 +30,9 @@ extension PostgresChatStore {
         for case .accepted(_, _, _, let entries) in outcomes { for entry in entries { keys.insert(entry.deviceKey) } }
         guard !keys.isEmpty else { return }
         let payloads = ClusterMessage.payloads(.wake(deviceKeys: keys.sorted()), from: instance)
-        try await connection.query(
-            "SELECT pg_notify(\(notificationChannel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
+        // The rows are read: an error raised while the statement runs arrives with them, and left
+        // unread it would abort the transaction unseen (its COMMIT would then quietly roll back).
+        _ = try await rows("SELECT pg_notify(\(notificationChannel), p) FROM unnest(\(payloads)::text[]) AS p", on: connection)
     }
 
     private struct SendKey: Hashable {

@@ -50,9 +50,10 @@ final class PostgresChatStore: ChatStore {
         configuration.options.maximumConnections = 20
         let schema = components.queryItems?.first { $0.name == "schema" }?.value
         if let schema {
-            guard !schema.isEmpty, schema.utf8.count <= 63,
+            // 52 bytes: the instances' channel, "securechat_" + schema, must fit PostgreSQL's 63.
+            guard !schema.isEmpty, schema.utf8.count <= 52,
                 schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f })
-            else { throw StoreSetupError.unsupportedDatabaseURL("schema=\(schema) (use a-z, 0-9 and _)") }
+            else { throw StoreSetupError.unsupportedDatabaseURL("schema=\(schema) (use a-z, 0-9 and _, at most 52 characters)") }
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
         let store = PostgresChatStore(

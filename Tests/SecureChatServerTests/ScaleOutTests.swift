@@ -94,6 +94,27 @@ struct ScaleOutTests {
         }
     }
 
+    @Test("a device removed while this instance heard nothing of it (a lost signal) loses its socket at the next sweep", .enabled(if: enabled, skipped))
+    func sweepClosesRemovedDevices() async throws {
+        let environment = try TestEnvironment(database: .postgres)
+        do {
+            try await TestServer.withLive(environment: environment, configure: { $0.sweepInterval = 0.2 }) { server in
+                let bob = try await TestUser.make("bob", on: server)
+                let socket = try await TestSocket.connect(bob, port: server.port)
+                #expect(try await socket.next(matching: RealtimeTests.caughtUp) == 0)
+                // Removed behind the server's back, as another instance would with its signal lost.
+                let schema = try #require(environment.schema)
+                try await TestDatabase.execute("DELETE FROM \(schema).devices WHERE user_id = '\(bob.userId)'")
+                #expect(try await socket.next(matching: RealtimeTests.error)?.code == .unknownDevice)
+                #expect(await socket.closeCode() == .policyViolation)
+            }
+        } catch {
+            await environment.cleanUp()
+            throw error
+        }
+        await environment.cleanUp()
+    }
+
     @Test("a schema whose instances' channel name would not fit PostgreSQL's 63 bytes is refused at start", .enabled(if: enabled, skipped))
     func schemaNameBound() async throws {
         let base = try #require(TestDatabase.postgresURL)

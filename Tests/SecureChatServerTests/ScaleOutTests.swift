@@ -11,18 +11,25 @@ struct ScaleOutTests {
     static let enabled = TestDatabase.postgresURL != nil
     static let skipped: Comment = "PostgreSQL tests skipped: set SECURECHAT_TEST_POSTGRES_URL"
 
-    /// Two servers sharing a schema and a data folder (so, the same signing keys).
-    static func withTwoInstances(_ body: @Sendable (TestServer, TestServer, TestEnvironment) async throws -> Void) async throws {
+    /// A PostgreSQL environment of its own, cleaned up however `body` ends.
+    static func withEnvironment(_ body: (TestEnvironment) async throws -> Void) async throws {
         let environment = try TestEnvironment(database: .postgres)
         do {
-            try await TestServer.withLive(environment: environment) { first in
-                try await TestServer.withLive(environment: environment) { second in try await body(first, second, environment) }
-            }
+            try await body(environment)
         } catch {
             await environment.cleanUp()
             throw error
         }
         await environment.cleanUp()
+    }
+
+    /// Two servers sharing a schema and a data folder (so, the same signing keys).
+    static func withTwoInstances(_ body: @Sendable (TestServer, TestServer, TestEnvironment) async throws -> Void) async throws {
+        try await withEnvironment { environment in
+            try await TestServer.withLive(environment: environment) { first in
+                try await TestServer.withLive(environment: environment) { second in try await body(first, second, environment) }
+            }
+        }
     }
 
     static func typing(to user: TestUser) -> ClientFrame {
@@ -96,8 +103,7 @@ struct ScaleOutTests {
 
     @Test("a device removed while this instance heard nothing of it (a lost signal) loses its socket at the next sweep", .enabled(if: enabled, skipped))
     func sweepClosesRemovedDevices() async throws {
-        let environment = try TestEnvironment(database: .postgres)
-        do {
+        try await Self.withEnvironment { environment in
             try await TestServer.withLive(environment: environment, configure: { $0.sweepInterval = 0.2 }) { server in
                 let bob = try await TestUser.make("bob", on: server)
                 let socket = try await TestSocket.connect(bob, port: server.port)
@@ -108,11 +114,7 @@ struct ScaleOutTests {
                 #expect(try await socket.next(matching: RealtimeTests.error)?.code == .unknownDevice)
                 #expect(await socket.closeCode() == .policyViolation)
             }
-        } catch {
-            await environment.cleanUp()
-            throw error
         }
-        await environment.cleanUp()
     }
 
     @Test("a schema whose instances' channel name would not fit PostgreSQL's 63 bytes is refused at start", .enabled(if: enabled, skipped))

@@ -36,35 +36,27 @@ final class ClientConnection: Sendable {
 
     private var eventLoop: any EventLoop { session.eventLoop }
 
-    /// Freshly committed deliveries for this device.
+    /// Freshly committed deliveries for this device; beyond the bound, the session reads them
+    /// from the database instead.
     func push(_ entries: [InboxEntry]) {
-        let handOver: Bool? = queue.withLockedValue { state in
-            if state.queued + entries.count <= Self.maximumQueuedDeliveries {
-                state.queued += entries.count
-                return true
-            }
-            if state.catchUpPending { return nil }
-            state.catchUpPending = true
-            return false
+        let handOver = queue.withLockedValue { state in
+            guard state.queued + entries.count <= Self.maximumQueuedDeliveries else { return false }
+            state.queued += entries.count
+            return true
         }
-        switch handOver {
-        case true?:
-            eventLoop.execute { [session, queue] in
-                queue.withLockedValue { $0.queued -= entries.count }
-                session.value.receiveLive(entries)
-            }
-        case false?:
-            eventLoop.execute { [session, queue] in
-                queue.withLockedValue { $0.catchUpPending = false }
-                session.value.fetchStored(committedSince: true)
-            }
-        case nil:
-            break
+        guard handOver else {
+            wake()
+            return
+        }
+        eventLoop.execute { [session, queue] in
+            queue.withLockedValue { $0.queued -= entries.count }
+            session.value.receiveLive(entries)
         }
     }
 
-    /// New deliveries were stored by another instance: read them from the database (once, however
-    /// many wake-ups come before the read starts).
+    /// New deliveries are stored that were not handed over (another instance stored them, or the
+    /// hand-over queue was full): read them from the database, once however many wake-ups come
+    /// before the read starts.
     func wake() {
         let schedule = queue.withLockedValue { state in
             guard !state.catchUpPending else { return false }

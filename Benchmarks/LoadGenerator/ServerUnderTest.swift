@@ -21,7 +21,7 @@ final class ServerUnderTest: @unchecked Sendable {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("securechat-load-\(UUID().uuidString)")
         ownsDataDirectory = other == nil
         process.executableURL = binary
-        process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"]
+        process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info", "--rate-limits", "off"]
         var environment = ProcessInfo.processInfo.environment
         if let databaseURL { environment["SECURECHAT_DATABASE_URL"] = databaseURL }
         process.environment = environment

@@ -219,10 +219,13 @@ public enum ServerFrame: Sendable, Equatable {
         public var code: APIErrorCode
         public var message: String
         public var id: String?
-        public init(code: APIErrorCode, message: String, id: String? = nil) {
+        /// For `rate_limited`: seconds before the refused frame may be sent again.
+        public var retryAfter: Int?
+        public init(code: APIErrorCode, message: String, id: String? = nil, retryAfter: Int? = nil) {
             self.code = code
             self.message = message
             self.id = id
+            self.retryAfter = retryAfter
         }
     }
 }

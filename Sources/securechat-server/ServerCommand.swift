@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import SecureChatAPI
 import SecureChatServer
 
@@ -34,7 +36,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger) = try options.makeConfiguration()
-        let app = try await buildApplication(configuration: configuration, logger: logger)
+        // What the dependencies report through swift-metrics lands in the server's own registry.
+        let metrics = ServerMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let app = try await buildApplication(configuration: configuration, logger: logger, metrics: metrics)
         try await app.runService()
     }
 }
@@ -119,6 +124,18 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error (SECURECHAT_LOG_LEVEL).")
     var logLevel: String?
 
+    @Option(help: "Log format: text, or json for one JSON object per line (SECURECHAT_LOG_FORMAT).")
+    var logFormat: String?
+
+    @Option(help: "File holding the bearer token /metrics asks for, readable by its owner only (SECURECHAT_METRICS_TOKEN_FILE; or SECURECHAT_METRICS_TOKEN; default: secrets/metrics-token in the data folder, created on first run).")
+    var metricsTokenFile: String?
+
+    @Option(help: "Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR ranges (SECURECHAT_TRUSTED_PROXIES).")
+    var trustedProxies: String?
+
+    @Option(help: "Rate limits: off, or comma-separated NAME=BURST/PER_SECOND (or NAME=COUNT for counts), e.g. frames_per_socket=500/100 (SECURECHAT_RATE_LIMITS; names in docs/OPERATIONS.md).")
+    var rateLimits: String?
+
     @Option(help: "STUN servers for calls, comma-separated stun: URLs (SECURECHAT_STUN_URLS).")
     var stunUrls: String?
 
@@ -200,9 +217,33 @@ struct ServerOptions: ParsableArguments {
         if configuration.turnRelayOnly, configuration.turnURLs.isEmpty {
             throw ValidationError("relay-only calls need a TURN server (--turn-urls)")
         }
+        if let path = setting(metricsTokenFile, "METRICS_TOKEN_FILE") {
+            configuration.metricsToken = String(decoding: try Self.readSecretFile(path), as: UTF8.self)
+        } else if let token = environment["SECURECHAT_METRICS_TOKEN"], !token.isEmpty {
+            guard token.utf8.count >= 16 else { throw ValidationError("SECURECHAT_METRICS_TOKEN is shorter than 16 bytes") }
+            configuration.metricsToken = token
+        }
+        configuration.trustedProxies = try urls(setting(trustedProxies, "TRUSTED_PROXIES")).map { text in
+            guard let range = IPAddressRange(text) else { throw ValidationError("\(text) is not an IP address or CIDR range") }
+            return range
+        }
+        if let text = setting(rateLimits, "RATE_LIMITS") {
+            do {
+                configuration.rateLimits = try RateLimits(parsing: text)
+            } catch {
+                throw ValidationError("rate limits: \(error)")
+            }
+        }
         configuration.jwtKeys = environment["SECURECHAT_JWT_KEYS"]
         configuration.atRestKeys = environment["SECURECHAT_AT_REST_KEYS"]
 
+        switch setting(logFormat, "LOG_FORMAT") ?? "text" {
+        case "json":
+            configuration.jsonLogs = true
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label) }
+        case "text": break
+        case let other: throw ValidationError("unknown log format \(other): text or json")
+        }
         var logger = Logger(label: "securechat")
         let levelName = setting(logLevel, "LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }

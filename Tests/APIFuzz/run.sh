@@ -8,7 +8,8 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-60}"
 work="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))
-.build/debug/securechat-server --port "$port" --bcrypt-cost 10 --data-dir "$work/data" > "$work/server.log" 2>&1 &
+# Without rate limits: the generated requests should reach the handlers, not a 429.
+.build/debug/securechat-server --port "$port" --bcrypt-cost 10 --data-dir "$work/data" --rate-limits off > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2> /dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.2; done

@@ -39,8 +39,9 @@ struct CallTests {
             server.clock.advance(by: 30)
             let later = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self)
             #expect(try #require(later.expiresAt).timeIntervalSince1970 == expiry + 30)
-            // Twenty a minute per account, then 429 with Retry-After.
-            for _ in 0..<18 { _ = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self) }
+            // A bucket of twenty, refilled at twenty a minute: the 30 s wait refilled it, so 19 more
+            // go through, then 429 with Retry-After.
+            for _ in 0..<19 { _ = try await server.call(.get, "/v1/turn", token: alice.accessToken, as: ICEServersResponse.self) }
             let (status, _) = try await server.request(.get, "/v1/turn", token: alice.accessToken)
             #expect(status == .tooManyRequests)
             let bob = try await TestUser.make("bob", on: server)

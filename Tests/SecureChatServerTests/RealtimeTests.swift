@@ -216,7 +216,8 @@ struct RealtimeTests {
 
     @Test("per-sender order holds for 2,000 pipelined sends, live and from storage", arguments: TestDatabase.available)
     func ordering(database: TestDatabase) async throws {
-        try await TestServer.withLive(database: database) { server in
+        // At full speed: the per-socket budget would only slow this down (RateLimitTests).
+        try await TestServer.withLive(database: database, configure: { $0.rateLimits = .unlimited }) { server in
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)
             let aliceSocket = try await TestSocket.connect(alice, port: server.port)

@@ -32,16 +32,25 @@ struct RoomTests {
             #expect(preview == RoomPreview(code: room.code, name: "Team", passwordRequired: true))
             try await server.expectError(.get, "/v1/rooms/\(room.code)/members", token: bob.accessToken, status: .forbidden, code: .notAMember)
             try await server.expectError(.post, "/v1/rooms/\(room.code)/join", token: bob.accessToken, status: .forbidden, code: .wrongRoomPassword)
-            for _ in 0..<4 {
+            for _ in 0..<5 {
                 try await server.expectError(
                     .post, "/v1/rooms/\(room.code)/join", token: bob.accessToken, json: JoinRoomRequest(password: "guess"), status: .forbidden,
                     code: .wrongRoomPassword)
             }
-            // Five failures in a minute: even the right password waits.
+            // Five wrong passwords (asking without one is free): even the right password waits, 1 s
+            // after the fifth, 2 s after a sixth.
             let (status, _) = try await server.request(
                 .post, "/v1/rooms/\(room.code)/join", token: bob.accessToken, json: JoinRoomRequest(password: "open sesame"))
             #expect(status == .tooManyRequests)
-            server.clock.advance(by: 61)
+            server.clock.advance(by: 1)
+            try await server.expectError(
+                .post, "/v1/rooms/\(room.code)/join", token: bob.accessToken, json: JoinRoomRequest(password: "guess"), status: .forbidden,
+                code: .wrongRoomPassword)
+            server.clock.advance(by: 1)
+            try await server.expectError(
+                .post, "/v1/rooms/\(room.code)/join", token: bob.accessToken, json: JoinRoomRequest(password: "open sesame"),
+                status: .tooManyRequests, code: .rateLimited)
+            server.clock.advance(by: 1)
             try await Self.join(server, bob, room, password: "open sesame")
             try await server.expectError(
                 .post, "/v1/rooms/\(room.code)/join", token: bob.accessToken, json: JoinRoomRequest(password: "open sesame"), status: .conflict,

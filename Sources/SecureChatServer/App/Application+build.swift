@@ -15,8 +15,13 @@ public func installEventLoopsAsGlobalExecutor() -> Bool {
 }
 
 /// Builds the whole server from its configuration; `securechat-server` runs it, tests use it live.
-public func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let services = try await makeServices(configuration: configuration, logger: logger)
+///
+/// `metrics` is where the server's figures go; `securechat-server` passes the registry it made
+/// swift-metrics' backend.
+public func buildApplication(
+    configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()
+) async throws -> some ApplicationProtocol {
+    let services = try await makeServices(configuration: configuration, logger: logger, metrics: metrics)
     let router = buildRouter(services: services)
     let sweeper = ExpirySweeper(services: services)
     return Application(
@@ -42,7 +47,7 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
         logger: logger)
 }
 
-func makeServices(configuration: ServerConfiguration, logger: Logger) async throws -> ChatServices {
+func makeServices(configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()) async throws -> ChatServices {
     try FileManager.default.createDirectory(
         at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let store: any ChatStore
@@ -55,11 +60,13 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
         ?? KeyRing.load(folder: configuration.jwtKeysDirectory)
     let atRestKeys = try configuration.atRestKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_AT_REST_KEYS") }
         ?? KeyRing.load(folder: configuration.atRestKeysDirectory)
+    let metricsToken = try configuration.metricsToken ?? KeyRing.loadOrCreateToken(at: configuration.metricsTokenPath)
     let hub = DeliveryHub()
     // Several instances on one PostgreSQL database reach each other's sockets through it.
     var backplane: PostgresBackplane?
     if let postgres = store as? PostgresChatStore {
-        let link = PostgresBackplane(client: postgres.client, channel: postgres.notificationChannel, hub: hub, logger: logger)
+        let link = PostgresBackplane(
+            client: postgres.client, channel: postgres.notificationChannel, hub: hub, metrics: metrics, logger: logger)
         hub.attach(link)
         postgres.announceDeliveries(as: hub.instanceId)
         backplane = link
@@ -72,23 +79,26 @@ func makeServices(configuration: ServerConfiguration, logger: Logger) async thro
         passwords: Passwords(cost: configuration.bcryptCost),
         hub: hub,
         backplane: backplane,
-        writer: MessageWriter(store: store, hub: hub, storeAnnouncesDeliveries: backplane != nil, logger: logger),
+        writer: MessageWriter(store: store, hub: hub, storeAnnouncesDeliveries: backplane != nil, metrics: metrics, logger: logger),
         attachments: try AttachmentFiles(directory: configuration.attachmentsDirectory),
-        joinAttempts: AttemptLimiter(limit: configuration.roomJoinAttemptsPerMinute),
-        loginAttempts: AttemptLimiter(limit: 10),
-        turnRequests: AttemptLimiter(limit: 20),
+        limits: RateLimiters(configuration.rateLimits, metrics: metrics),
+        metrics: metrics,
+        metricsToken: metricsToken,
         logger: logger)
 }
 
 /// Every route of the API under `/v1`, the WebSocket at `/v1/ws`, health checks, and the web client.
 func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
     let router = Router(context: ChatRequestContext.self)
+    router.add(middleware: RequestObservationMiddleware(services: services))
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: ErrorBodyMiddleware())
+    router.add(middleware: ErrorBodyMiddleware(metrics: services.metrics))
+    router.add(middleware: ClientRateLimitMiddleware(services: services))
     if let web = services.configuration.webDirectory {
         router.add(middleware: FileMiddleware(web.path, searchForIndexHtml: true))
     }
     HealthController(services: services).addRoutes(to: router)
+    MetricsController(metrics: services.metrics, token: Array(services.metricsToken.utf8)).addRoutes(to: router)
     let v1 = router.group("v1")
     AccountController(services: services).addPublicRoutes(to: v1)
     // The upgrade itself is taken by ``RealtimeServerChannel`` before routing; a plain request
@@ -99,6 +109,7 @@ func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
             "connect with a WebSocket upgrade (Sec-WebSocket-Version 13)")
     }
     let authenticated = v1.add(middleware: BearerAuthMiddleware(services: services)).group(context: AuthenticatedContext.self)
+        .add(middleware: AccountRateLimitMiddleware(services: services))
     AccountController(services: services).addRoutes(to: authenticated)
     DeviceController(services: services).addRoutes(to: authenticated)
     RoomController(services: services).addRoutes(to: authenticated)
@@ -129,7 +140,8 @@ struct HealthStatus: Encodable, Sendable {
 }
 
 /// Keeps the store open while the server runs, gives it its upkeep, and closes it last.
-struct StoreLifecycle: Service {
+struct StoreLifecycle: Service, CustomStringConvertible {
+    var description: String { "StoreLifecycle" }
     let store: any ChatStore
     let logger: Logger
 
@@ -150,7 +162,8 @@ struct StoreLifecycle: Service {
 
 /// Deletes expired messages, events, sessions and attachments every `sweepInterval`, and closes
 /// sockets whose session has ended.
-struct ExpirySweeper: Service {
+struct ExpirySweeper: Service, CustomStringConvertible {
+    var description: String { "ExpirySweeper" }
     let services: ChatServices
 
     func run() async throws {
@@ -159,6 +172,7 @@ struct ExpirySweeper: Service {
                 do {
                     let removed = try await services.store.deleteExpired(now: services.nowMilliseconds)
                     services.attachments.delete(removed)
+                    services.metrics.deliveriesPending.set(Double(try await services.store.pendingDeliveryCount()))
                     // A socket outlives its access token; it must not outlive its session or its
                     // device (whose removal another instance may have signalled while this one
                     // was not listening).

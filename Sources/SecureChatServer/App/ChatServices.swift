@@ -14,14 +14,22 @@ struct ChatServices: Sendable {
     let backplane: PostgresBackplane?
     let writer: MessageWriter
     let attachments: AttachmentFiles
-    let joinAttempts: AttemptLimiter
-    let loginAttempts: AttemptLimiter
-    let turnRequests: AttemptLimiter
+    let limits: RateLimiters
+    let metrics: ServerMetrics
+    /// What `/metrics` asks for as a bearer token.
+    let metricsToken: String
     let logger: Logger
 
     /// The clock, truncated to whole milliseconds, the API's resolution.
     var now: Date { Date(milliseconds: nowMilliseconds) }
     var nowMilliseconds: Milliseconds { Milliseconds((configuration.clock().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    /// Holds each bcrypt computation (tens of milliseconds of CPU) to the client address's budget.
+    func chargePasswordCheck(from address: String) throws(APIFailure) {
+        try limits.take(
+            limits.passwordChecksPerAddress, address, limit: "password_checks_per_address", now: now,
+            message: "too many password checks from your address; try again later")
+    }
 
     /// Checks an access token and that its session is still live (logout and password changes end it).
     func authenticate(token: String) async throws -> AuthenticatedUser {
@@ -52,6 +60,11 @@ struct ChatServices: Sendable {
         }
         return claims
     }
+}
+
+/// Holds keys and the metrics token: it describes itself without them, however it is printed.
+extension ChatServices: CustomStringConvertible {
+    var description: String { "ChatServices(\(configuration))" }
 }
 
 /// Who made a request, once their token has been checked.

@@ -8,8 +8,9 @@ import SecureChatAPI
 struct ChatRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var user: AuthenticatedUser?
-    /// The peer's IP address, for rate limits keyed by client.
-    let remoteAddress: String
+    /// The client's IP address, for rate limits keyed by client: the peer's, or behind a trusted
+    /// proxy the one it forwarded (``ClientAddress``).
+    var remoteAddress: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -59,10 +60,13 @@ struct BearerAuthMiddleware: RouterMiddleware {
 /// Renders every error as `{"error": {"code", "message"}}`, including the framework's own
 /// (unknown routes, oversized bodies) and bugs, which are logged once and answered with a 500.
 struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let failure as APIFailure {
+            if let kind = failure.code.authenticationFailureKind { metrics.authenticationFailed(kind) }
             return try failure.response(from: request, context: context)
         } catch is NIOTooManyBytesError {
             return try APIFailure(.contentTooLarge, .payloadTooLarge, "the request body is too large").response(from: request, context: context)

@@ -89,6 +89,26 @@ struct KeyRing: Sendable {
         return id
     }
 
+    /// A bearer token in `file` (created with 32 random bytes, base64url, if missing), readable by
+    /// the owner only.
+    static func loadOrCreateToken(at file: URL) throws -> String {
+        let manager = FileManager.default
+        let folder = file.deletingLastPathComponent()
+        if !manager.fileExists(atPath: folder.path) {
+            try manager.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        if !manager.fileExists(atPath: file.path) {
+            let token = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            guard manager.createFile(atPath: file.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            else { throw CocoaError(.fileWriteUnknown) }
+        }
+        try checkPrivate(file.path)
+        let token = try String(contentsOfFile: file.path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.utf8.count >= 16 else { throw Failure.malformedKey(source: file.path) }
+        return token
+    }
+
     private static func checkPrivate(_ path: String) throws {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0

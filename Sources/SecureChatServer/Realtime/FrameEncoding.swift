@@ -48,7 +48,7 @@ enum FrameEncoding {
     }
 
     /// A JSON string literal: quotes, backslashes and control characters escaped, as RFC 8259 asks.
-    private static func appendString(_ value: String, to json: inout String) {
+    static func appendString(_ value: String, to json: inout String) {
         json += "\""
         if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c }) {
             json += value

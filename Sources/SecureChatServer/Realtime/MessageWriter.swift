@@ -29,6 +29,7 @@ final class MessageWriter: Service, Sendable {
 
     private let store: any ChatStore
     private let hub: DeliveryHub
+    private let metrics: ServerMetrics
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     /// The most sends committed in one transaction: bounds the transaction's time and memory.
@@ -38,8 +39,9 @@ final class MessageWriter: Service, Sendable {
     /// inside the transaction): then the hub only hands them to this instance's sockets.
     private let storeAnnouncesDeliveries: Bool
 
-    init(store: any ChatStore, hub: DeliveryHub, storeAnnouncesDeliveries: Bool = false, logger: Logger) {
+    init(store: any ChatStore, hub: DeliveryHub, storeAnnouncesDeliveries: Bool = false, metrics: ServerMetrics, logger: Logger) {
         self.storeAnnouncesDeliveries = storeAnnouncesDeliveries
+        self.metrics = metrics
         self.store = store
         self.hub = hub
         self.logger = logger
@@ -126,11 +128,22 @@ final class MessageWriter: Service, Sendable {
 
     private func commit(_ jobs: [Job], acks: [Int64: Int64]) async {
         do {
+            let started = ContinuousClock.now
             let outcomes = try await store.append(jobs.map(\.send), acknowledging: acks)
+            metrics.messageBatchCommit.record(ContinuousClock.now - started)
             state.withLockedValue { $0.committingAcks = [:] }
             for (job, outcome) in zip(jobs, outcomes) { job.completion(.success(outcome)) }
             var deliveries: [InboxEntry] = []
-            for case .accepted(_, _, _, let entries) in outcomes { deliveries += entries }
+            var direct: Int64 = 0
+            var room: Int64 = 0
+            for (job, outcome) in zip(jobs, outcomes) {
+                guard case .accepted(_, _, let duplicate, let entries) = outcome else { continue }
+                deliveries += entries
+                if duplicate { continue }
+                if case .room = job.send.target { room += 1 } else { direct += 1 }
+            }
+            if direct > 0 { metrics.messagesAccepted.increment(by: direct) }
+            if room > 0 { metrics.roomMessagesAccepted.increment(by: room) }
             if !deliveries.isEmpty { hub.deliver(deliveries, announced: storeAnnouncesDeliveries) }
         } catch {
             // Nothing of the batch is stored: each sender hears so and retries with the same id.

@@ -64,11 +64,17 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                     let accepted = head.method == .GET && path == Self.path
                     return channel.eventLoop.makeSucceededFuture(accepted ? HTTPHeaders() : nil)
                 },
-                upgradePipelineHandler: { channel, _ in
+                upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
                         _ = channel.pipeline.syncOperations.removeHandler(firstRequest.value)
-                        let transport = WebSocketTransport(timing: timing, logger: logger) { transport, eventLoop in
-                            RealtimeSession(services: services, socket: transport, eventLoop: eventLoop, logger: logger)
+                        let clientAddress = ClientAddress.resolve(
+                            peer: channel.remoteAddress?.ipAddress ?? "unknown", forwardedFor: head.headers["X-Forwarded-For"],
+                            trustedProxies: services.configuration.trustedProxies)
+                        var logger = logger
+                        logger[metadataKey: "client"] = .string(clientAddress)
+                        let transport = WebSocketTransport(timing: timing, logger: logger) { [logger] transport, eventLoop in
+                            RealtimeSession(
+                                services: services, socket: transport, eventLoop: eventLoop, clientAddress: clientAddress, logger: logger)
                         }
                         try channel.pipeline.syncOperations.addHandlers(
                             NIOWebSocketFrameAggregator(

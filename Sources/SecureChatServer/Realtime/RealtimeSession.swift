@@ -28,6 +28,12 @@ final class RealtimeSession {
     private let services: ChatServices
     private let logger: Logger
     private let eventLoop: any EventLoop
+    /// Where the socket comes from (``ClientAddress``), for the per-address socket limit.
+    private let clientAddress: String
+    private var countedForAddress = false
+    private var rateLimit: SocketRateLimit
+    /// Reading is paused until the rate limit's debt is paid.
+    private var throttled = false
     /// Weak: the transport owns the session, and callbacks may outlive the connection.
     private weak var socket: (any RealtimeSocket)?
     private var phase = Phase.awaitingHello
@@ -50,8 +56,10 @@ final class RealtimeSession {
     private static let decoder = APIJSON.makeDecoder()
     private static let encoder = APIJSON.makeEncoder()
 
-    init(services: ChatServices, socket: any RealtimeSocket, eventLoop: any EventLoop, logger: Logger) {
+    init(services: ChatServices, socket: any RealtimeSocket, eventLoop: any EventLoop, clientAddress: String, logger: Logger) {
         self.services = services
+        self.clientAddress = clientAddress
+        self.rateLimit = SocketRateLimit(services.configuration.rateLimits, now: SocketRateLimit.now)
         self.socket = socket
         self.eventLoop = eventLoop
         self.logger = logger
@@ -62,6 +70,13 @@ final class RealtimeSession {
     // MARK: Socket events
 
     func started() {
+        guard services.limits.sockets.open(clientAddress, limit: services.limits.rules.socketsPerAddress) else {
+            services.metrics.rateLimited("sockets_per_address")
+            // 1013, Try Again Later: unlike a refusal of the account, this one passes.
+            close(.rateLimited, "too many open sockets from your address", closeCode: .unknown(1013))
+            return
+        }
+        countedForAddress = true
         let session = loopBound
         helloTimeout = eventLoop.scheduleTask(in: .milliseconds(Int64(services.configuration.helloTimeout * 1000))) {
             session.value.helloTimedOut()
@@ -76,7 +91,14 @@ final class RealtimeSession {
     /// The socket closed, for whatever reason: forget this device's connection.
     func ended() {
         helloTimeout?.cancel()
-        if case .open(let connection) = phase { services.hub.unregister(connection) }
+        if case .open(let connection) = phase {
+            services.hub.unregister(connection)
+            services.metrics.webSocketConnections.decrement()
+        }
+        if countedForAddress {
+            countedForAddress = false
+            services.limits.sockets.close(clientAddress)
+        }
         phase = .closed
     }
 
@@ -149,7 +171,9 @@ final class RealtimeSession {
         switch result {
         case .success(let value): (user, device) = value
         case .failure(let error):
+            services.metrics.webSocketAuthenticated(succeeded: false)
             let frame = Self.errorFrame(error, id: nil)
+            if let kind = frame.code.authenticationFailureKind { services.metrics.authenticationFailed(kind) }
             // A refusal is final (1008); a server failure is worth a retry (1011).
             close(frame.code, frame.message, closeCode: error is APIFailure ? .policyViolation : .unexpectedServerError)
             return
@@ -164,6 +188,8 @@ final class RealtimeSession {
             address: DeviceAddress(userId: user.userId, deviceId: device.deviceId), deviceKey: device.key,
             sessionId: user.sessionId, session: loopBound)
         phase = .open(connection)
+        services.metrics.webSocketAuthenticated(succeeded: true)
+        services.metrics.webSocketConnections.increment()
         lastSent = resumeAfter
         lastAcknowledged = resumeAfter
         sendFrame(.welcome(.init(userId: user.userId, deviceId: device.deviceId, lastSeq: device.lastSeq)))
@@ -201,8 +227,11 @@ final class RealtimeSession {
             frame = try decode(text)
         } catch {
             sendFrame(.error(Self.errorFrame(error, id: nil)))
+            chargeRateLimit(frameBytes: text.readableBytes)
             return
         }
+        // Acknowledgements only free storage: they cost nothing.
+        if case .ack = frame {} else { chargeRateLimit(frameBytes: text.readableBytes) }
         switch frame {
         case .hello:
             sendFrame(.error(.init(code: .badRequest, message: "this socket is already authenticated")))
@@ -224,6 +253,25 @@ final class RealtimeSession {
             }
         case .ephemeral(let ephemeral):
             relay(ephemeral, from: connection)
+        }
+    }
+
+    /// Charges a frame to the socket's budget; over budget, stops reading until the debt is paid
+    /// and says so once with a `rate_limited` error frame (no `id`: nothing was refused).
+    private func chargeRateLimit(frameBytes: Int) {
+        guard let pause = rateLimit.charge(frameBytes: frameBytes, now: SocketRateLimit.now), !throttled else { return }
+        throttled = true
+        services.metrics.rateLimited("socket_budget")
+        sendFrame(
+            .error(
+                .init(
+                    code: .rateLimited, message: "too many frames or bytes: this socket is read more slowly for a while",
+                    retryAfter: max(1, Int(pause.rounded(.up))))))
+        socket?.pauseReading(.rateLimited)
+        let session = loopBound
+        eventLoop.scheduleTask(in: .nanoseconds(Int64(min(pause, 3600) * 1e9))) {
+            session.value.throttled = false
+            session.value.socket?.resumeReading(.rateLimited)
         }
     }
 
@@ -311,10 +359,13 @@ final class RealtimeSession {
         let session = loopBound
         let store = services.store
         let after = lastSent
+        let metrics = services.metrics
         Task {
             let result: Result<[InboxEntry], any Error>
             do {
+                let started = ContinuousClock.now
                 result = .success(try await store.inbox(deviceKey: connection.deviceKey, after: after, limit: room))
+                metrics.inboxRead.record(ContinuousClock.now - started)
             } catch {
                 result = .failure(error)
             }
@@ -376,12 +427,15 @@ final class RealtimeSession {
                     .init(
                         seq: entry.seq, messageId: messageId, sender: sender, clientMessageId: clientMessageId, room: roomCode,
                         ciphertext: ciphertext, sentAt: Date(milliseconds: sentAt))))
+            services.metrics.deliveriesSent.increment()
+            services.metrics.deliveryLatency.record(.milliseconds(max(0, services.nowMilliseconds - sentAt)))
         case .roomEvent(let event):
             sendFrame(
                 .roomEvent(
                     .init(
                         seq: entry.seq, room: event.room, change: event.change, userId: event.userId,
                         actorUserId: event.actorUserId, role: event.role, at: Date(milliseconds: event.at))))
+            services.metrics.deliveriesSent.increment()
         }
     }
 

@@ -22,4 +22,6 @@ struct ReadPause: OptionSet, Sendable {
     static let sendsInFlight = ReadPause(rawValue: 2)
     /// The peer does not read: what it sends would produce answers nobody takes.
     static let peerNotReading = ReadPause(rawValue: 4)
+    /// The socket spent its budget of frames or bytes (``SocketRateLimit``) and waits for it to refill.
+    static let rateLimited = ReadPause(rawValue: 8)
 }

@@ -30,6 +30,7 @@ struct AccountController {
         let body = try await APIRequestDecoding.decode(RegisterRequest.self, from: request)
         let username = try Self.normalizedUsername(body.username)
         try Passwords.checkAccountPassword(body.password)
+        try services.chargePasswordCheck(from: context.remoteAddress)
         let user = UserRecord(
             id: Identifiers.make(), username: username, passwordHash: try await services.passwords.hash(body.password),
             displayName: "", statusText: "", avatarAttachmentId: nil, createdAt: services.nowMilliseconds)
@@ -42,17 +43,19 @@ struct AccountController {
         let body = try await APIRequestDecoding.decode(LoginRequest.self, from: request)
         let username = body.username.lowercased()
         // Per username and address: guessing is slow, and nobody can lock a user out from elsewhere.
-        let limiterKey = "login|\(username)|\(context.remoteAddress)"
-        if let retryAfter = services.loginAttempts.retryAfter(limiterKey, now: services.now) {
-            throw APIFailure(.tooManyRequests, .rateLimited, "too many failed logins; try again later", retryAfter: retryAfter)
-        }
+        let limiterKey = "\(username)|\(context.remoteAddress)"
+        try services.limits.check(
+            services.limits.failedLogins, limiterKey, limit: "failed_logins", now: services.now,
+            message: "too many failed logins; try again later")
+        try services.chargePasswordCheck(from: context.remoteAddress)
         let user = username.utf8.count <= 64 ? try await services.store.user(username: username) : nil
         guard body.password.utf8.count <= 1024, try await services.passwords.verify(body.password, hash: user?.passwordHash), let user
         else {
-            services.loginAttempts.recordFailure(limiterKey, now: services.now)
+            services.limits.failedLogins.recordFailure(limiterKey, now: services.now)
             context.logger.notice("failed login")
             throw APIFailure(.unauthorized, .invalidCredentials, "wrong username or password")
         }
+        services.limits.failedLogins.recordSuccess(limiterKey)
         let sessionId = Identifiers.make()
         let refresh = Self.makeRefreshToken()
         let now = services.now
@@ -113,8 +116,7 @@ struct AccountController {
     @Sendable func changePassword(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         let body = try await APIRequestDecoding.decode(ChangePasswordRequest.self, from: request)
         guard let user = try await services.store.user(id: context.user.userId) else { throw APIFailure.unauthorized }
-        guard body.currentPassword.utf8.count <= 1024, try await services.passwords.verify(body.currentPassword, hash: user.passwordHash)
-        else { throw APIFailure(.forbidden, .invalidCredentials, "the current password is wrong") }
+        try await checkPassword(body.currentPassword, of: user, context: context, wrong: "the current password is wrong")
         try Passwords.checkAccountPassword(body.newPassword)
         try await services.store.updatePasswordHash(userId: user.id, hash: try await services.passwords.hash(body.newPassword))
         try await services.store.revokeSessions(userId: user.id, except: context.user.sessionId, now: services.nowMilliseconds)
@@ -123,12 +125,24 @@ struct AccountController {
         return .noContent
     }
 
+    /// A logged-in user's password, asked again before a change that matters: someone holding a
+    /// stolen access token guesses it no faster than a login would.
+    private func checkPassword(_ password: String, of user: UserRecord, context: AuthenticatedContext, wrong: String) async throws {
+        let key = "account|\(user.id)"
+        try services.limits.check(
+            services.limits.failedLogins, key, limit: "failed_logins", now: services.now, message: "too many wrong passwords; try again later")
+        try services.chargePasswordCheck(from: context.remoteAddress)
+        guard password.utf8.count <= 1024, try await services.passwords.verify(password, hash: user.passwordHash) else {
+            services.limits.failedLogins.recordFailure(key, now: services.now)
+            throw APIFailure(.forbidden, .invalidCredentials, wrong)
+        }
+        services.limits.failedLogins.recordSuccess(key)
+    }
+
     @Sendable func deleteAccount(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         let body = try await APIRequestDecoding.decode(DeleteAccountRequest.self, from: request)
         guard let user = try await services.store.user(id: context.user.userId) else { throw APIFailure.unauthorized }
-        guard body.password.utf8.count <= 1024, try await services.passwords.verify(body.password, hash: user.passwordHash) else {
-            throw APIFailure(.forbidden, .invalidCredentials, "the password is wrong")
-        }
+        try await checkPassword(body.password, of: user, context: context, wrong: "the password is wrong")
         let removed = try await services.store.deleteUser(id: user.id, now: services.nowMilliseconds)
         services.attachments.delete(removed.attachmentIds)
         services.hub.deliver(removed.deliveries)

@@ -17,11 +17,9 @@ struct CallController {
         let configuration = services.configuration
         let userId = context.user.userId
         // Credentials are cheap to make but each is a ticket to relay traffic: a few per minute.
-        let key = "turn|\(userId)"
-        if let retryAfter = services.turnRequests.retryAfter(key, now: services.now) {
-            throw APIFailure(.tooManyRequests, .rateLimited, "too many TURN credential requests; try again later", retryAfter: retryAfter)
-        }
-        services.turnRequests.recordFailure(key, now: services.now)
+        try services.limits.take(
+            services.limits.turnCredentialsPerAccount, userId, limit: "turn_credentials_per_account", now: services.now,
+            message: "too many TURN credential requests; try again later")
         var servers: [ICEServer] = []
         if !configuration.stunURLs.isEmpty { servers.append(ICEServer(urls: configuration.stunURLs)) }
         var expiresAt: Date?

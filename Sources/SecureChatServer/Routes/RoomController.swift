@@ -26,6 +26,9 @@ struct RoomController {
     @Sendable func create(_ request: Request, context: AuthenticatedContext) async throws -> JSONBody<RoomResponse> {
         let body = try await APIRequestDecoding.decode(CreateRoomRequest.self, from: request)
         let name = try Self.checkedName(body.name)
+        try services.limits.take(
+            services.limits.roomsCreatedPerAccount, context.user.userId, limit: "rooms_created_per_account", now: services.now,
+            message: "too many rooms created; try again later")
         let serverRetention = Int64(services.configuration.messageRetention)
         let retention = body.retentionSeconds ?? serverRetention
         guard (60...serverRetention).contains(retention) else {
@@ -34,6 +37,7 @@ struct RoomController {
         var passwordHash: String?
         if let password = body.password {
             try Passwords.checkRoomPassword(password)
+            try services.chargePasswordCheck(from: context.remoteAddress)
             passwordHash = try await services.passwords.hash(password)
         }
         let now = services.nowMilliseconds
@@ -69,15 +73,18 @@ struct RoomController {
             // Per room and client address: guessing one room's password is slow, and one
             // attacker cannot lock everyone else out of it.
             let key = "\(room.id)|\(context.remoteAddress)"
-            if let retryAfter = services.joinAttempts.retryAfter(key, now: services.now) {
-                throw APIFailure(.tooManyRequests, .rateLimited, "too many wrong passwords for this room; try again later", retryAfter: retryAfter)
-            }
+            try services.limits.check(
+                services.limits.wrongRoomPasswords, key, limit: "wrong_room_passwords", now: services.now,
+                message: "too many wrong passwords for this room; try again later")
+            if body.password != nil { try services.chargePasswordCheck(from: context.remoteAddress) }
             guard let password = body.password, password.utf8.count <= APILimits.passwordMaximumBytes,
                 try await services.passwords.verify(password, hash: passwordHash)
             else {
-                services.joinAttempts.recordFailure(key, now: services.now)
+                // Asking without a password is how a client learns that one is needed: no penalty.
+                if body.password != nil { services.limits.wrongRoomPasswords.recordFailure(key, now: services.now) }
                 throw APIFailure(.forbidden, .wrongRoomPassword, body.password == nil ? "this room needs a password" : "wrong room password")
             }
+            services.limits.wrongRoomPasswords.recordSuccess(key)
         }
         let deliveries = try await services.store.join(
             roomId: room.id, userId: context.user.userId, maxMembers: services.configuration.maxMembersPerRoom, now: services.nowMilliseconds)
@@ -148,6 +155,7 @@ struct RoomController {
         var hash: String?
         if let password = body.password {
             try Passwords.checkRoomPassword(password)
+            try services.chargePasswordCheck(from: context.remoteAddress)
             hash = try await services.passwords.hash(password)
         }
         try await services.store.setRoomPassword(roomId: room.id, actorId: context.user.userId, hash: hash)

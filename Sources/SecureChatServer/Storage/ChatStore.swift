@@ -60,6 +60,8 @@ protocol ChatStore: Sendable {
     func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome]
     /// Stored deliveries to a device after `seq`, oldest first.
     func inbox(deviceKey: Int64, after seq: Int64, limit: Int) async throws -> [InboxEntry]
+    /// Deliveries stored and not yet acknowledged, to every device (for the metrics).
+    func pendingDeliveryCount() async throws -> Int
     /// Forgets every delivery to the device up to and including `seq`.
     func acknowledge(deviceKey: Int64, upTo seq: Int64) async throws
     func history(roomId: Int64, visibleAfter: Int64, before: Int64?, limit: Int) async throws -> [HistoryRecord]

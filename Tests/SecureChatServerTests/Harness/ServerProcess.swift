@@ -12,6 +12,9 @@ final class ServerProcess: APITransport, @unchecked Sendable {
     private(set) var port = 0
     private var process: Process?
     private var output: Pipe?
+    /// Everything the process wrote (standard output and error), for tests that read its logs.
+    private let transcript = NIOLockedValueBox(Data())
+    var log: String { transcript.withLockedValue { String(decoding: $0, as: UTF8.self) } }
 
     /// The binary `swift build` put next to the test bundle.
     static var binary: URL {
@@ -48,19 +51,26 @@ final class ServerProcess: APITransport, @unchecked Sendable {
     }
 
     /// Starts the server and waits until it says where it listens.
-    func start(port requested: Int = 0, extraArguments: [String] = []) async throws {
+    func start(port requested: Int = 0, extraArguments: [String] = [], environment: [String: String] = [:]) async throws {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["--port", "\(requested)", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info"] + databaseArguments + extraArguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
+        // Sustained traffic at full speed: the limits are tested in process (RateLimitTests).
+        process.arguments = ["--port", "\(requested)", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info", "--rate-limits", "off"]
+            + databaseArguments + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
         // The output is read on Foundation's thread and awaited: a blocking read on the cooperative
         // pool can starve the in-process servers of other tests, which this one may wait for.
         let watch = StartupWatch()
+        let transcript = transcript
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let chunk = handle.availableData
             if chunk.isEmpty { handle.readabilityHandler = nil }
+            transcript.withLockedValue { text in
+                if text.count < 256 << 20 { text.append(chunk) }
+            }
             watch.feed(chunk)
         }
         try process.run()

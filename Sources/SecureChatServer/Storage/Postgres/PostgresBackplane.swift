@@ -23,6 +23,7 @@ final class PostgresBackplane: Backplane, Service {
     private let client: PostgresClient
     private let channel: String
     private let hub: DeliveryHub
+    private let metrics: ServerMetrics
     private let logger: Logger
     /// Payloads waiting to be sent and their bytes; `wakeUps` says there are some.
     private let pending = NIOLockedValueBox<(payloads: [String], bytes: Int)>(([], 0))
@@ -37,8 +38,9 @@ final class PostgresBackplane: Backplane, Service {
     /// are hints, and every listener re-reads everything when it listens again.
     private static let maximumPendingBytes = 32 << 20
 
-    init(client: PostgresClient, channel: String, hub: DeliveryHub, logger: Logger) {
+    init(client: PostgresClient, channel: String, hub: DeliveryHub, metrics: ServerMetrics, logger: Logger) {
         self.client = client
+        self.metrics = metrics
         self.channel = channel
         self.hub = hub
         self.logger = logger
@@ -58,7 +60,10 @@ final class PostgresBackplane: Backplane, Service {
             pending.bytes += size
             return true
         }
-        if accepted { wakeUpContinuation.yield() } else { logger.warning("too many signals waiting for the database; one was dropped") }
+        if accepted {
+            metrics.backplaneSignalsSent.increment(by: Int64(payloads.count))
+            wakeUpContinuation.yield()
+        } else { logger.warning("too many signals waiting for the database; one was dropped") }
     }
 
     func run() async throws {
@@ -135,6 +140,7 @@ final class PostgresBackplane: Backplane, Service {
             logger.warning("an unreadable signal on the instances' channel was ignored")
             return
         }
+        metrics.backplaneSignalsReceived.increment()
         if case .heartbeat = message.signal {
             if message.from == hub.instanceId { lastHeartbeat.withLockedValue { $0 = Date() } }
             return

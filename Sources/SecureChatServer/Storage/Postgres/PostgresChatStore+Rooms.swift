@@ -72,6 +72,10 @@ extension PostgresChatStore {
         }
     }
 
+    func pendingDeliveryCount() async throws -> Int {
+        Int(try await rows("SELECT COUNT(*) FROM inbox").first?.decode(Int64.self) ?? 0)
+    }
+
     func memberCount(roomId: Int64) async throws -> Int {
         Int(try await rows("SELECT COUNT(*) FROM memberships WHERE room_id = \(roomId)").first?.decode(Int64.self) ?? 0)
     }

@@ -70,6 +70,10 @@ extension SQLiteChatStore {
         }
     }
 
+    func pendingDeliveryCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") ?? 0 }
+    }
+
     func memberCount(roomId: Int64) async throws -> Int {
         try await pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM memberships WHERE room_id = ?", arguments: [roomId]) ?? 0

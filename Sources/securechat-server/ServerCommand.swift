@@ -24,7 +24,7 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "securechat-server",
         abstract: "The SecureChat server: stores and relays end-to-end encrypted messages it cannot read.",
-        subcommands: [Serve.self, RotateAtRestKey.self, RotateJWTKey.self],
+        subcommands: [Serve.self, RotateAtRestKey.self, RotateJWTKey.self, Audit.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -86,6 +86,54 @@ struct RotateJWTKey: AsyncParsableCommand {
     func run() async throws {
         let (configuration, _) = try options.makeConfiguration()
         print("added JWT signing key \(try KeyRotation.rotateJWTKey(configuration: configuration))")
+    }
+}
+
+/// Reads the audit log of security events from the database.
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show security events: logins, failed logins, password changes, devices, kicks, bans, room passwords.",
+        discussion: "Newest first. Kinds: \(AuditTrail.kinds.joined(separator: ", ")).")
+
+    @OptionGroup var options: ServerOptions
+
+    @Option(help: "Only events about this account (as subject or as actor).")
+    var user: String?
+
+    @Option(help: "Only events of this kind.")
+    var kind: String?
+
+    @Option(help: "Only events at or after this time (ISO 8601, e.g. 2026-11-01T00:00:00Z).")
+    var since: String?
+
+    @Option(help: "Only events at or before this time (ISO 8601).")
+    var until: String?
+
+    @Option(help: "At most this many events.")
+    var limit = 100
+
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    func run() async throws {
+        if let kind, !AuditTrail.kinds.contains(kind) {
+            throw ValidationError("unknown kind \(kind); the kinds are \(AuditTrail.kinds.joined(separator: ", "))")
+        }
+        func date(_ text: String?) throws -> Date? {
+            guard let text else { return nil }
+            guard let date = try? Date(text, strategy: .iso8601) else { throw ValidationError("\(text) is not an ISO 8601 time") }
+            return date
+        }
+        guard limit > 0 else { throw ValidationError("the limit must be positive") }
+        let (configuration, defaultLogger) = try options.makeConfiguration()
+        var logger = defaultLogger
+        logger.logLevel = .warning
+        for line in try await AuditTrail.lines(
+            configuration: configuration, userId: user, kind: kind, since: date(since), until: date(until), limit: limit, json: json,
+            logger: logger)
+        {
+            print(line)
+        }
     }
 }
 

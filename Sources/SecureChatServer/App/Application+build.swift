@@ -50,12 +50,7 @@ public func buildApplication(
 func makeServices(configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()) async throws -> ChatServices {
     try FileManager.default.createDirectory(
         at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    let store: any ChatStore
-    if let url = configuration.databaseURL {
-        store = try await PostgresChatStore.connect(url: url, logger: logger)
-    } else {
-        store = try SQLiteChatStore(path: configuration.sqlitePath.path)
-    }
+    let store = try await openStore(configuration: configuration, logger: logger)
     let jwtKeys = try configuration.jwtKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_JWT_KEYS") }
         ?? KeyRing.load(folder: configuration.jwtKeysDirectory)
     let atRestKeys = try configuration.atRestKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_AT_REST_KEYS") }
@@ -85,6 +80,14 @@ func makeServices(configuration: ServerConfiguration, logger: Logger, metrics: S
         metrics: metrics,
         metricsToken: metricsToken,
         logger: logger)
+}
+
+/// The configured database, migrated.
+func openStore(configuration: ServerConfiguration, logger: Logger) async throws -> any ChatStore {
+    if let url = configuration.databaseURL {
+        return try await PostgresChatStore.connect(url: url, logger: logger)
+    }
+    return try SQLiteChatStore(path: configuration.sqlitePath.path)
 }
 
 /// Every route of the API under `/v1`, the WebSocket at `/v1/ws`, health checks, and the web client.
@@ -173,6 +176,8 @@ struct ExpirySweeper: Service, CustomStringConvertible {
                     let removed = try await services.store.deleteExpired(now: services.nowMilliseconds)
                     services.attachments.delete(removed)
                     services.metrics.deliveriesPending.set(Double(try await services.store.pendingDeliveryCount()))
+                    try await services.store.deleteAudit(
+                        before: services.nowMilliseconds - Milliseconds(services.configuration.auditRetention * 1000))
                     // A socket outlives its access token; it must not outlive its session or its
                     // device (whose removal another instance may have signalled while this one
                     // was not listening).

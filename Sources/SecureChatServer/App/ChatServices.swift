@@ -18,6 +18,16 @@ struct ChatServices: Sendable {
     let metrics: ServerMetrics
     /// What `/metrics` asks for as a bearer token.
     let metricsToken: String
+
+    var audit: AuditLog { AuditLog(store: store, logger: logger) }
+
+    /// Records a security event now, from `client`.
+    func audit(
+        _ kind: AuditEvent.Kind, user: String?, by actor: String? = nil, room: Int64? = nil, from client: String, _ detail: String = ""
+    ) async {
+        await audit.record(
+            AuditEvent(at: nowMilliseconds, kind: kind, userId: user, actorUserId: actor, roomId: room, clientAddress: client, detail: detail))
+    }
     let logger: Logger
 
     /// The clock, truncated to whole milliseconds, the API's resolution.

@@ -54,6 +54,8 @@ public struct ServerConfiguration: Sendable {
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges). A request from
     /// anywhere else is attributed to its peer address whatever its headers say.
     public var trustedProxies: [IPAddressRange] = []
+    /// How long audit events (logins, password changes, kicks…) are kept.
+    public var auditRetention: TimeInterval = 90 * 24 * 3600
     /// Write log lines as JSON objects, one per line (otherwise as text for people).
     public var jsonLogs = false
     /// The server's clock; tests move it to expire tokens and messages.

@@ -36,6 +36,7 @@ struct AccountController {
             displayName: "", statusText: "", avatarAttachmentId: nil, createdAt: services.nowMilliseconds)
         try await services.store.createUser(user)
         context.logger.info("account created", metadata: ["user": "\(user.id)"])
+        await services.audit(.accountCreated, user: user.id, from: context.remoteAddress)
         return JSONBody(Self.accountResponse(user), status: .created)
     }
 
@@ -53,6 +54,8 @@ struct AccountController {
         else {
             services.limits.failedLogins.recordFailure(limiterKey, now: services.now)
             context.logger.notice("failed login")
+            // An unknown username is not kept: people sometimes type their password there.
+            await services.audit(.loginFailed, user: user?.id, from: context.remoteAddress, user == nil ? "unknown account" : "")
             throw APIFailure(.unauthorized, .invalidCredentials, "wrong username or password")
         }
         services.limits.failedLogins.recordSuccess(limiterKey)
@@ -65,6 +68,7 @@ struct AccountController {
             expiresAt: Milliseconds(refreshExpiry.timeIntervalSince1970 * 1000))
         let access = try await services.tokens.issue(userId: user.id, sessionId: sessionId, now: now)
         context.logger.info("login", metadata: ["user": "\(user.id)"])
+        await services.audit(.login, user: user.id, from: context.remoteAddress)
         return TokenResponse(
             userId: user.id, username: user.username, accessToken: access.token, accessTokenExpiresAt: access.expiresAt,
             refreshToken: refresh.token, refreshTokenExpiresAt: refreshExpiry)
@@ -90,6 +94,7 @@ struct AccountController {
                 refreshToken: next.token, refreshTokenExpiresAt: refreshExpiry)
         case .reused(let sessionId):
             context.logger.warning("a used refresh token came back: its session is revoked")
+            await services.audit(.refreshTokenReused, user: nil, from: context.remoteAddress, "session \(sessionId) revoked")
             services.hub.disconnect(sessionId: sessionId, reason: "session revoked")
             throw APIFailure(
                 .unauthorized, .refreshTokenReused, "this refresh token was already used; the session is ended, log in again")
@@ -105,6 +110,7 @@ struct AccountController {
     @Sendable func logout(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         try await services.store.revokeSession(id: context.user.sessionId, now: services.nowMilliseconds)
         services.hub.disconnect(sessionId: context.user.sessionId, reason: "logged out")
+        await services.audit(.logout, user: context.user.userId, from: context.remoteAddress)
         return .noContent
     }
 
@@ -122,6 +128,7 @@ struct AccountController {
         try await services.store.revokeSessions(userId: user.id, except: context.user.sessionId, now: services.nowMilliseconds)
         services.hub.disconnect(userId: user.id, exceptSessionId: context.user.sessionId, reason: "password changed")
         context.logger.info("password changed")
+        await services.audit(.passwordChanged, user: user.id, from: context.remoteAddress)
         return .noContent
     }
 
@@ -134,6 +141,7 @@ struct AccountController {
         try services.chargePasswordCheck(from: context.remoteAddress)
         guard password.utf8.count <= 1024, try await services.passwords.verify(password, hash: user.passwordHash) else {
             services.limits.failedLogins.recordFailure(key, now: services.now)
+            await services.audit(.passwordCheckFailed, user: user.id, from: context.remoteAddress)
             throw APIFailure(.forbidden, .invalidCredentials, wrong)
         }
         services.limits.failedLogins.recordSuccess(key)
@@ -148,6 +156,7 @@ struct AccountController {
         services.hub.deliver(removed.deliveries)
         services.hub.disconnect(userId: user.id, exceptSessionId: nil, reason: "account deleted")
         context.logger.info("account deleted")
+        await services.audit(.accountDeleted, user: user.id, from: context.remoteAddress)
         return .noContent
     }
 

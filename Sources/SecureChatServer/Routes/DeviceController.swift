@@ -38,6 +38,7 @@ struct DeviceController {
                 signedPreKey: Array(body.signedPreKey), createdAt: services.nowMilliseconds, oneTimePreKeyCount: 0),
             oneTimePreKeys: oneTimePreKeys)
         context.logger.info("device added", metadata: ["device": "\(device.deviceId)"])
+        await services.audit(.deviceAdded, user: context.user.userId, from: context.remoteAddress, "device \(device.deviceId)")
         return JSONBody(Self.response(device), status: .created)
     }
 
@@ -51,6 +52,7 @@ struct DeviceController {
             throw APIFailure.notFound("device")
         }
         services.hub.close(DeviceAddress(userId: context.user.userId, deviceId: deviceId), .unknownDevice, "this device was removed")
+        await services.audit(.deviceRemoved, user: context.user.userId, from: context.remoteAddress, "device \(deviceId)")
         return .noContent
     }
 
@@ -64,6 +66,7 @@ struct DeviceController {
         _ = try Self.signedPreKey(body.signedPreKey, identityKey: identityKey)
         guard try await services.store.replaceSignedPreKey(userId: context.user.userId, deviceId: deviceId, encoded: Array(body.signedPreKey))
         else { throw APIFailure.notFound("device") }
+        await services.audit(.signedPreKeyReplaced, user: context.user.userId, from: context.remoteAddress, "device \(deviceId)")
         return .noContent
     }
 

@@ -81,7 +81,10 @@ struct RoomController {
                 try await services.passwords.verify(password, hash: passwordHash)
             else {
                 // Asking without a password is how a client learns that one is needed: no penalty.
-                if body.password != nil { services.limits.wrongRoomPasswords.recordFailure(key, now: services.now) }
+                if body.password != nil {
+                    services.limits.wrongRoomPasswords.recordFailure(key, now: services.now)
+                    await services.audit(.wrongRoomPassword, user: context.user.userId, room: room.id, from: context.remoteAddress)
+                }
                 throw APIFailure(.forbidden, .wrongRoomPassword, body.password == nil ? "this room needs a password" : "wrong room password")
             }
             services.limits.wrongRoomPasswords.recordSuccess(key)
@@ -115,6 +118,7 @@ struct RoomController {
         services.hub.deliver(
             try await services.store.kick(roomId: room.id, actorId: context.user.userId, targetId: target, ban: false, now: services.nowMilliseconds))
         context.logger.info("member removed", metadata: ["room": "\(room.id)"])
+        await services.audit(.memberKicked, user: target, by: context.user.userId, room: room.id, from: context.remoteAddress)
         return .noContent
     }
 
@@ -125,6 +129,8 @@ struct RoomController {
         services.hub.deliver(
             try await services.store.setRole(
                 roomId: room.id, actorId: context.user.userId, targetId: target, role: body.role, now: services.nowMilliseconds))
+        await services.audit(
+            .roleChanged, user: target, by: context.user.userId, room: room.id, from: context.remoteAddress, "role \(body.role.rawValue)")
         return .noContent
     }
 
@@ -140,12 +146,15 @@ struct RoomController {
             try await services.store.kick(
                 roomId: room.id, actorId: context.user.userId, targetId: body.userId, ban: true, now: services.nowMilliseconds))
         context.logger.info("member banned", metadata: ["room": "\(room.id)"])
+        await services.audit(.memberBanned, user: body.userId, by: context.user.userId, room: room.id, from: context.remoteAddress)
         return .noContent
     }
 
     @Sendable func unban(_ request: Request, context: AuthenticatedContext) async throws -> HTTPResponse.Status {
         let room = try await memberRoom(context)
-        try await services.store.unban(roomId: room.id, actorId: context.user.userId, targetId: try context.parameters.require("userId"))
+        let target = try context.parameters.require("userId")
+        try await services.store.unban(roomId: room.id, actorId: context.user.userId, targetId: target)
+        await services.audit(.memberUnbanned, user: target, by: context.user.userId, room: room.id, from: context.remoteAddress)
         return .noContent
     }
 
@@ -160,6 +169,8 @@ struct RoomController {
         }
         try await services.store.setRoomPassword(roomId: room.id, actorId: context.user.userId, hash: hash)
         context.logger.info("room password changed", metadata: ["room": "\(room.id)"])
+        await services.audit(
+            .roomPasswordChanged, user: context.user.userId, room: room.id, from: context.remoteAddress, hash == nil ? "removed" : "set")
         return .noContent
     }
 
@@ -168,6 +179,7 @@ struct RoomController {
         let removed = try await services.store.deleteRoom(roomId: room.id, actorId: context.user.userId, now: services.nowMilliseconds)
         services.attachments.delete(removed.attachmentIds)
         services.hub.deliver(removed.deliveries)
+        await services.audit(.roomDeleted, user: context.user.userId, room: room.id, from: context.remoteAddress)
         return .noContent
     }
 

@@ -75,6 +75,14 @@ protocol ChatStore: Sendable {
     func attachmentBytes(uploaderId: String, now: Milliseconds) async throws -> Int64
     func deleteAttachment(id: String) async throws
 
+    // MARK: Audit log
+    func recordAudit(_ event: AuditEvent) async throws
+    /// Newest first.
+    func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent]
+    /// Deletes events older than `before`; returns how many.
+    @discardableResult
+    func deleteAudit(before: Milliseconds) async throws -> Int
+
     // MARK: At-rest keys
     /// Re-seals every stored payload not under `keyId` by calling `reseal`, in batches.
     func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int

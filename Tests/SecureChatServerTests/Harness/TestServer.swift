@@ -59,6 +59,11 @@ struct TestServer {
     let client: any TestClientProtocol
     let clock: ManualClock
     let dataDirectory: URL
+    /// What the server was built with: tests open its database with it.
+    let configuration: ServerConfiguration
+
+    /// The server's clock in the API's milliseconds.
+    var clockMilliseconds: Int64 { Int64((clock.now.timeIntervalSince1970 * 1000).rounded(.down)) }
 
     var port: Int { client.port ?? 0 }
 
@@ -90,8 +95,9 @@ struct TestServer {
         var logger = Logger(label: "securechat-test")
         logger.logLevel = ProcessInfo.processInfo.environment["SECURECHAT_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         let app = try await buildApplication(configuration: configuration, logger: logger)
+        let built = configuration
         return try await app.test(.live) { client in
-            try await body(TestServer(client: client, clock: clock, dataDirectory: environment.directory))
+            try await body(TestServer(client: client, clock: clock, dataDirectory: environment.directory, configuration: built))
         }
     }
 

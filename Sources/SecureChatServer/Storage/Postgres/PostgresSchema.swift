@@ -7,6 +7,7 @@ enum PostgresSchema {
     static let migrations: [(name: String, sql: [String])] = [
         ("v1: accounts, devices, rooms, messages, attachments", version1),
         ("v2: only membership events expire from the inbox on their own", version2),
+        ("v3: audit log", version3),
     ]
 
     /// Any fixed number: with the schema's name it names the lock that serialises migrations across
@@ -184,5 +185,23 @@ enum PostgresSchema {
     private static let version2 = [
         "DROP INDEX inbox_expiry",
         "CREATE INDEX inbox_event_expiry ON inbox(expires_at) WHERE message_id IS NULL",
+    ]
+
+    /// As in SQLiteSchema.
+    private static let version3 = [
+        """
+        CREATE TABLE audit_events (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            user_id TEXT,
+            actor_user_id TEXT,
+            room_id BIGINT,
+            client_address TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX audit_events_at ON audit_events(at)",
+        "CREATE INDEX audit_events_user ON audit_events(user_id, at)",
     ]
 }

@@ -11,6 +11,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v2: only membership events expire from the inbox on their own") { db in
             try db.execute(sql: version2)
         }
+        migrator.registerMigration("v3: audit log") { db in
+            try db.execute(sql: version3)
+        }
         return migrator
     }
 
@@ -143,5 +146,22 @@ enum SQLiteSchema {
     private static let version2 = """
         DROP INDEX inbox_expiry;
         CREATE INDEX inbox_event_expiry ON inbox(expires_at) WHERE message_id IS NULL;
+        """
+
+    /// Security events for the operator (AuditEvent). No foreign keys: the record of an account
+    /// outlives the account, until the audit retention.
+    private static let version3 = """
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            user_id TEXT,
+            actor_user_id TEXT,
+            room_id INTEGER,
+            client_address TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_events_at ON audit_events(at);
+        CREATE INDEX audit_events_user ON audit_events(user_id, at);
         """
 }

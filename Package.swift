@@ -226,6 +226,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // A second connection to the server's SQLite file holds its write lock.
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

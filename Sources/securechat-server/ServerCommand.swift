@@ -181,6 +181,21 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR ranges (SECURECHAT_TRUSTED_PROXIES).")
     var trustedProxies: String?
 
+    @Option(help: "PEM certificate chain: serve HTTPS and WSS directly (SECURECHAT_TLS_CERTIFICATE).")
+    var tlsCertificate: String?
+
+    @Option(help: "PEM private key of the certificate, readable by its owner only (SECURECHAT_TLS_KEY).")
+    var tlsKey: String?
+
+    @Option(help: "With TLS: also listen on this port and redirect every request to HTTPS (SECURECHAT_HTTP_REDIRECT_PORT).")
+    var httpRedirectPort: Int?
+
+    @Flag(help: "Send Strict-Transport-Security behind a proxy that terminates TLS (on by itself with --tls-certificate; SECURECHAT_HSTS=1).")
+    var hsts = false
+
+    @Option(help: "Origins of web clients served elsewhere that may use the API, comma-separated, e.g. https://app.example.org (SECURECHAT_ALLOWED_ORIGINS).")
+    var allowedOrigins: String?
+
     @Option(help: "Rate limits: off, or comma-separated NAME=BURST/PER_SECOND (or NAME=COUNT for counts), e.g. frames_per_socket=500/100 (SECURECHAT_RATE_LIMITS; names in docs/OPERATIONS.md).")
     var rateLimits: String?
 
@@ -274,6 +289,23 @@ struct ServerOptions: ParsableArguments {
         configuration.trustedProxies = try urls(setting(trustedProxies, "TRUSTED_PROXIES")).map { text in
             guard let range = IPAddressRange(text) else { throw ValidationError("\(text) is not an IP address or CIDR range") }
             return range
+        }
+        configuration.tlsCertificatePath = setting(tlsCertificate, "TLS_CERTIFICATE")
+        configuration.tlsKeyPath = setting(tlsKey, "TLS_KEY")
+        if configuration.tlsKeyPath != nil, configuration.tlsCertificatePath == nil {
+            throw ValidationError("a TLS key needs its certificate (--tls-certificate)")
+        }
+        configuration.httpRedirectPort = try number(httpRedirectPort, "HTTP_REDIRECT_PORT")
+        if configuration.httpRedirectPort != nil, configuration.tlsCertificatePath == nil {
+            throw ValidationError("--http-redirect-port redirects to the server's HTTPS: it needs --tls-certificate")
+        }
+        configuration.strictTransportSecurity = hsts || environment["SECURECHAT_HSTS"] == "1"
+        configuration.allowedOrigins = urls(setting(allowedOrigins, "ALLOWED_ORIGINS"))
+        for origin in configuration.allowedOrigins {
+            let parts = origin.split(separator: "://", maxSplits: 1)
+            guard parts.count == 2, ["http", "https"].contains(parts[0]), !parts[1].isEmpty, !parts[1].contains("/") else {
+                throw ValidationError("\(origin) is not an origin: scheme://host[:port], without a path or a trailing slash")
+            }
         }
         if let text = setting(rateLimits, "RATE_LIMITS") {
             do {

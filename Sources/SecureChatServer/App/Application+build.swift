@@ -1,6 +1,7 @@
 public import Hummingbird
 import HummingbirdCore
 public import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -21,15 +22,21 @@ public func installEventLoopsAsGlobalExecutor() -> Bool {
 public func buildApplication(
     configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()
 ) async throws -> some ApplicationProtocol {
+    let tls = try configuration.tlsCertificatePath.map { try ServerTLS.makeContext(certificatePath: $0, keyPath: configuration.tlsKeyPath) }
     let services = try await makeServices(configuration: configuration, logger: logger, metrics: metrics)
     let router = buildRouter(services: services)
     let sweeper = ExpirySweeper(services: services)
+    var redirect: [any Service] = []
+    let httpsPort = NIOLockedValueBox(configuration.port)
+    if let port = configuration.httpRedirectPort, configuration.servesTLS {
+        redirect.append(HTTPSRedirectService(host: configuration.host, port: port, httpsPort: httpsPort, logger: logger))
+    }
     return Application(
         router: router,
         server: HTTPServerBuilder { responder in
             RealtimeServerChannel(
                 responder: responder, services: services, httpIdleTimeout: .milliseconds(Int64(configuration.httpIdleTimeout * 1000)),
-                timing: .init(keepAlive: .milliseconds(Int64(configuration.webSocketKeepAlive * 1000))))
+                timing: .init(keepAlive: .milliseconds(Int64(configuration.webSocketKeepAlive * 1000))), tls: tls)
         },
         // A restart makes every client reconnect at once: a deep accept queue (the kernel caps it
         // at net.core.somaxconn) keeps that burst from overflowing into SYN retries.
@@ -38,8 +45,9 @@ public func buildApplication(
         // Shut down in reverse: the sweeper stops, the writer commits what it holds, then the
         // database connections close.
         services: [StoreLifecycle(store: services.store, logger: logger)] + (services.backplane.map { [$0] } ?? [])
-            + [services.writer, sweeper],
+            + [services.writer, sweeper] + redirect,
         onServerRunning: { channel in
+            if let port = channel.localAddress?.port { httpsPort.withLockedValue { $0 = port } }
             logger.info(
                 "securechat-server listening",
                 metadata: ["address": "\(channel.localAddress?.description ?? "?")", "data": "\(configuration.dataDirectory.path)"])
@@ -50,12 +58,13 @@ public func buildApplication(
 func makeServices(configuration: ServerConfiguration, logger: Logger, metrics: ServerMetrics = ServerMetrics()) async throws -> ChatServices {
     try FileManager.default.createDirectory(
         at: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    let store = try await openStore(configuration: configuration, logger: logger)
+    // Secrets first: a refusal (a key file others can read) leaves no database connection open.
     let jwtKeys = try configuration.jwtKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_JWT_KEYS") }
         ?? KeyRing.load(folder: configuration.jwtKeysDirectory)
     let atRestKeys = try configuration.atRestKeys.map { try KeyRing.fromEnvironment($0, name: "SECURECHAT_AT_REST_KEYS") }
         ?? KeyRing.load(folder: configuration.atRestKeysDirectory)
     let metricsToken = try configuration.metricsToken ?? KeyRing.loadOrCreateToken(at: configuration.metricsTokenPath)
+    let store = try await openStore(configuration: configuration, logger: logger)
     let hub = DeliveryHub()
     // Several instances on one PostgreSQL database reach each other's sockets through it.
     var backplane: PostgresBackplane?
@@ -94,7 +103,10 @@ func openStore(configuration: ServerConfiguration, logger: Logger) async throws 
 func buildRouter(services: ChatServices) -> Router<ChatRequestContext> {
     let router = Router(context: ChatRequestContext.self)
     router.add(middleware: RequestObservationMiddleware(services: services))
-    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(
+        middleware: SecurityHeadersMiddleware(
+            strictTransportSecurity: services.configuration.servesTLS || services.configuration.strictTransportSecurity))
+    router.add(middleware: CrossOriginMiddleware(allowed: services.configuration.allowedOrigins))
     router.add(middleware: ErrorBodyMiddleware(metrics: services.metrics))
     router.add(middleware: ClientRateLimitMiddleware(services: services))
     if let web = services.configuration.webDirectory {

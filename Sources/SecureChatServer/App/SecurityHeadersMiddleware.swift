@@ -5,6 +5,10 @@ import Hummingbird
 /// (docs/ARCHITECTURE.md, "Web client"): scripts, styles and connections from this origin only, no
 /// inline code, no framing, no referrer, no MIME sniffing.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Tells browsers to use HTTPS only, for a year, subdomains included (RFC 6797).
+    var strictTransportSecurity = false
+    static var hstsValue: String { "max-age=31536000; includeSubDomains" }
+
     /// `'self'` covers the same-origin WebSocket (`ws:`/`wss:`) under CSP Level 3; `blob:` is for
     /// decrypted images and downloads, which exist only as object URLs in the page.
     static var contentSecurityPolicy: String {
@@ -32,6 +36,7 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         for (name, value) in Self.headers where response.headers[name] == nil {
             response.headers[name] = value
         }
+        if strictTransportSecurity { response.headers[HTTPField.Name("Strict-Transport-Security")!] = Self.hstsValue }
         // The web client's files change with each release: revalidate them (ETag) every time.
         if response.headers[.cacheControl] == nil, !request.uri.path.hasPrefix("/v1/") {
             response.headers[.cacheControl] = "no-cache"

@@ -54,6 +54,18 @@ public struct ServerConfiguration: Sendable {
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges). A request from
     /// anywhere else is attributed to its peer address whatever its headers say.
     public var trustedProxies: [IPAddressRange] = []
+    /// PEM files of a certificate chain and its private key: the server then speaks HTTPS and WSS
+    /// itself (TLS 1.2 or later). The key file must be readable by its owner only.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// With TLS: also listen on this port and answer every request with a redirect to HTTPS.
+    public var httpRedirectPort: Int?
+    /// Send `Strict-Transport-Security` with every response. On by itself with TLS; set it when a
+    /// proxy in front terminates TLS and does not add the header itself.
+    public var strictTransportSecurity = false
+    /// Origins (`https://app.example.org`) of web clients served from elsewhere that may call the
+    /// API and open WebSockets. The server's own origin always may; by default no other may.
+    public var allowedOrigins: [String] = []
     /// How long audit events (logins, password changes, kicks…) are kept.
     public var auditRetention: TimeInterval = 90 * 24 * 3600
     /// Write log lines as JSON objects, one per line (otherwise as text for people).
@@ -63,6 +75,7 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    var servesTLS: Bool { tlsCertificatePath != nil }
     var sqlitePath: URL { dataDirectory.appendingPathComponent("securechat.sqlite") }
     var attachmentsDirectory: URL { dataDirectory.appendingPathComponent("attachments", isDirectory: true) }
     var jwtKeysDirectory: URL { dataDirectory.appendingPathComponent("secrets/jwt-keys", isDirectory: true) }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import NIOSSL
 import NIOWebSocket
 import SecureChatAPI
 
@@ -24,6 +25,8 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
         case webSocket(any Channel)
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// A browser page from an origin that is neither this server's nor allowed.
+        case refusedOrigin(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
     }
 
     struct Value: ServerChildChannelValue {
@@ -35,25 +38,31 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
     let services: ChatServices
     let httpIdleTimeout: Duration
     let timing: WebSocketTransport.Timing
+    /// HTTPS and WSS, when the server terminates TLS itself.
+    let tls: NIOSSLContext?
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, services: ChatServices, httpIdleTimeout: Duration,
-        timing: WebSocketTransport.Timing
+        timing: WebSocketTransport.Timing, tls: NIOSSLContext?
     ) {
         self.responder = Self.refusingLateUpgrades(responder)
         self.services = services
         self.httpIdleTimeout = httpIdleTimeout
         self.timing = timing
+        self.tls = tls
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
             // Until its first request is read, nothing else in the pipeline times a connection
             // out or closes it for a graceful shutdown.
             let guardHandler = FirstRequestGuard(timeout: TimeAmount(httpIdleTimeout))
             try channel.pipeline.syncOperations.addHandler(guardHandler)
             let firstRequest = NIOLoopBound(guardHandler, eventLoop: channel.eventLoop)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let originRefused = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let secure = tls != nil
             let services = services
             let timing = timing
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -61,6 +70,16 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                 shouldUpgrade: { channel, head in
                     upgradeAttempted.value = true
                     let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                    // WebSockets are not bound by CORS: a page elsewhere could open one. It would
+                    // still need a token, but there is no reason to let it try.
+                    guard
+                        CrossOriginPolicy.allows(
+                            origin: head.headers["Origin"].first, host: head.headers["Host"].first,
+                            allowed: services.configuration.allowedOrigins)
+                    else {
+                        originRefused.value = true
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
                     let accepted = head.method == .GET && path == Self.path
                     return channel.eventLoop.makeSucceededFuture(accepted ? HTTPHeaders() : nil)
                 },
@@ -90,11 +109,12 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         _ = channel.pipeline.syncOperations.removeHandler(firstRequest.value)
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPConnectionStateHandler(idleTimeout: httpIdleTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        if originRefused.value { return .refusedOrigin(asyncChannel) }
                         return upgradeAttempted.value ? .refusedUpgrade(asyncChannel) : .notUpgraded(asyncChannel)
                     }
                 })
@@ -116,7 +136,12 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refusedUpgrade(let http):
-                await Self.refuseUpgrade(http)
+                await Self.refuseUpgrade(
+                    http, status: .badRequest,
+                    APIErrorBody(code: .badRequest, message: "WebSocket upgrades are served at \(Self.path), with Sec-WebSocket-Version 13"))
+            case .refusedOrigin(let http):
+                await Self.refuseUpgrade(
+                    http, status: .forbidden, APIErrorBody(code: .forbidden, message: "pages from this origin may not open a WebSocket here"))
             case .webSocket(let channel):
                 // The socket lives in its handlers. Waiting here keeps the server's graceful
                 // shutdown (which quiesces every channel) from finishing before it closes.
@@ -127,13 +152,15 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// An upgrade to anything but ``path``, or one NIO found malformed: a JSON error, then close.
-    private static func refuseUpgrade(_ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>) async {
-        let body = APIErrorBody(code: .badRequest, message: "WebSocket upgrades are served at \(path), with Sec-WebSocket-Version 13")
+    /// An upgrade to anything but ``path``, one NIO found malformed, or one from a foreign origin:
+    /// a JSON error, then close.
+    private static func refuseUpgrade(
+        _ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, status: HTTPResponse.Status, _ body: APIErrorBody
+    ) async {
         guard let json = try? APIJSON.makeEncoder().encode(body) else { return }
         try? await http.executeThenClose { _, outbound in
             let head = HTTPResponse(
-                status: .badRequest,
+                status: status,
                 headerFields: [.connection: "close", .contentType: "application/json", .contentLength: "\(json.count)"])
             try await outbound.write(contentsOf: [.head(head), .body(ByteBuffer(bytes: json)), .end(nil)])
         }

@@ -51,13 +51,13 @@ final class RawWebSocket: Sendable {
         return RawWebSocket(channel: channel, bytes: received, status: 0, responseBody: "")
     }
 
-    /// Opens a TCP connection and asks for an upgrade at `path`.
-    static func connect(port: Int, path: String = "/v1/ws") async throws -> RawWebSocket {
+    /// Opens a TCP connection and asks for an upgrade at `path`, with `extraHeaders` (`Name: value`).
+    static func connect(port: Int, path: String = "/v1/ws", extraHeaders: [String] = []) async throws -> RawWebSocket {
         let (channel, received) = try await open(port: port)
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let request =
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n" + extraHeaders.map { $0 + "\r\n" }.joined() + "\r\n"
         try await channel.writeAndFlush(ByteBuffer(string: request))
         let head = try await received.take(until: Array("\r\n\r\n".utf8))
         let headText = String(decoding: head, as: UTF8.self)

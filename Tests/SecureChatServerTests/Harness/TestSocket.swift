@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWSClient
 import Logging
+import NIOSSL
 import NIOWebSocket
 import SecureChatAPI
 import Testing
@@ -11,13 +12,16 @@ final class TestSocket: Sendable {
     private let task: Task<Void, Never>
 
     /// Connects to `/v1/ws` without saying anything yet.
-    init(port: Int, maxFrameSize: Int = 1 << 20) async throws {
+    /// `tls`: over WSS, trusting what it says.
+    init(port: Int, maxFrameSize: Int = 1 << 20, tls: TLSConfiguration? = nil) async throws {
         let inbox = self.inbox
         task = Task {
             do {
                 let close = try await WebSocketClient.connect(
-                    url: "ws://127.0.0.1:\(port)/v1/ws", configuration: .init(maxFrameSize: maxFrameSize),
-                    logger: Logger(label: "test-socket")
+                    // TLS names the server in SNI, which cannot carry an address: by name then.
+                    url: tls == nil ? "ws://127.0.0.1:\(port)/v1/ws" : "wss://localhost:\(port)/v1/ws",
+                    configuration: .init(maxFrameSize: maxFrameSize),
+                    tlsConfiguration: tls, logger: Logger(label: "test-socket")
                 ) { inbound, outbound, _ in
                     await inbox.attach(outbound)
                     for try await message in inbound.messages(maxSize: 1 << 24) {

@@ -24,7 +24,7 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "securechat-server",
         abstract: "The SecureChat server: stores and relays end-to-end encrypted messages it cannot read.",
-        subcommands: [Serve.self, RotateAtRestKey.self, RotateJWTKey.self, Audit.self],
+        subcommands: [Serve.self, RotateAtRestKey.self, RotateJWTKey.self, Audit.self, BackupCommand.self, RestoreCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -86,6 +86,43 @@ struct RotateJWTKey: AsyncParsableCommand {
     func run() async throws {
         let (configuration, _) = try options.makeConfiguration()
         print("added JWT signing key \(try KeyRotation.rotateJWTKey(configuration: configuration))")
+    }
+}
+
+/// Copies the database (SQLite), secrets and attachments into a new folder, while the server runs.
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the database, keys and attachments into a new folder; the server may keep running.",
+        discussion: "On PostgreSQL the folder gets the keys and attachments; back up the database with pg_dump (docs/OPERATIONS.md).")
+
+    @OptionGroup var options: ServerOptions
+
+    @Option(help: "The folder to create.")
+    var output: String
+
+    func run() async throws {
+        let (configuration, logger) = try options.makeConfiguration()
+        let report = try Backup.create(configuration: configuration, destination: URL(fileURLWithPath: output), logger: logger)
+        print("backed up \(report.includesDatabase ? "the database, " : "")\(report.secretFiles) secret files and \(report.attachments) attachments to \(output)")
+        if !report.includesDatabase { print("the database is PostgreSQL: back it up with pg_dump (docs/OPERATIONS.md)") }
+    }
+}
+
+/// Puts a backup into an empty data folder.
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Put a backup folder back into an empty data folder; start the server afterwards.")
+
+    @OptionGroup var options: ServerOptions
+
+    @Option(help: "The backup folder.")
+    var from: String
+
+    func run() async throws {
+        let (configuration, logger) = try options.makeConfiguration()
+        let report = try Backup.restore(configuration: configuration, source: URL(fileURLWithPath: from), logger: logger)
+        print("restored \(report.includesDatabase ? "the database, " : "")\(report.secretFiles) secret files and \(report.attachments) attachments into \(configuration.dataDirectory.path)")
     }
 }
 

@@ -13,9 +13,9 @@ struct LogHygieneTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-logs-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let server = try ServerProcess(dataDirectory: folder, database: database)
-        defer { try? server.log.write(toFile: "/tmp/securechat-log-hygiene-\(database).log", atomically: true, encoding: .utf8) }
         let metricsToken = "metrics-token-" + UUID().uuidString
         try await server.start(extraArguments: ["--log-format", "json", "--log-level", "trace"], environment: ["SECURECHAT_METRICS_TOKEN": metricsToken])
+        defer { server.stop(signal: SIGKILL) }
         var secrets: [String: String] = ["metrics token": metricsToken]
 
         let alice = try await TestUser.make("alice", on: server, password: "alice's secret passphrase")

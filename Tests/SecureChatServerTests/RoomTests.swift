@@ -17,7 +17,7 @@ struct RoomTests {
             as: RoomResponse.self)
     }
 
-    static func join(_ server: TestServer, _ user: TestUser, _ room: RoomResponse, password: String? = nil) async throws {
+    static func join(_ server: some APITransport, _ user: TestUser, _ room: RoomResponse, password: String? = nil) async throws {
         _ = try await server.call(.post, "/v1/rooms/\(room.code)/join", token: user.accessToken, json: JoinRoomRequest(password: password), as: RoomResponse.self)
     }
 

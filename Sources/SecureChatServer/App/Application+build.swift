@@ -140,11 +140,37 @@ struct HealthController {
     func addRoutes(to router: Router<ChatRequestContext>) {
         router.get("health") { _, _ in JSONBody(HealthStatus(status: "ok")) }
         router.get("ready") { _, _ in
-            do {
-                try await services.store.ping()
-                return JSONBody(HealthStatus(status: "ready"))
-            } catch {
+            guard await Self.answers(within: .seconds(2), services.store.ping) else {
                 throw APIFailure(.serviceUnavailable, .unavailable, "the database is not reachable")
+            }
+            return JSONBody(HealthStatus(status: "ready"))
+        }
+    }
+
+    /// Whether `operation` succeeds within `limit`. A database that is down may not refuse a
+    /// query: its pool waits for a connection. A probe must answer anyway, so it stops waiting
+    /// (the query itself finishes or fails on its own later).
+    static func answers(within limit: Duration, _ operation: @escaping @Sendable () async throws -> Void) async -> Bool {
+        let outcome = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
+        let finish = { @Sendable (answer: Bool) in
+            outcome.withLockedValue { continuation in
+                continuation?.resume(returning: answer)
+                continuation = nil
+            }
+        }
+        return await withCheckedContinuation { continuation in
+            outcome.withLockedValue { $0 = continuation }
+            Task {
+                do {
+                    try await operation()
+                    finish(true)
+                } catch {
+                    finish(false)
+                }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                finish(false)
             }
         }
     }

@@ -23,8 +23,8 @@ struct RequestObservationMiddleware: RouterMiddleware {
         var response = try await next(request, context)
         let duration = ContinuousClock.now - started
         let status = response.status.code
-        // No matched route: a web client file, or an unknown path.
-        let route = context.endpointPath ?? (status == 404 ? "unmatched" : "static")
+        // No matched route: a web client file, an unknown path, or a refusal before routing.
+        let route = context.endpointPath ?? (status < 400 ? "static" : "unmatched")
         services.metrics.httpRequest(method: request.method.rawValue, route: route, status: status, duration: duration)
         response.headers[.xRequestId] = context.id
         let level: Logger.Level = status >= 500 ? .error : (route == "static" || route == "/health" || route == "/metrics" ? .debug : .info)

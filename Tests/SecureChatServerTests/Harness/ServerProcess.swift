@@ -22,8 +22,15 @@ final class ServerProcess: APITransport, @unchecked Sendable {
             .deletingLastPathComponent().appendingPathComponent(".build/debug/securechat-server")
     }
 
-    private let databaseArguments: [String]
+    /// `--database-url …` for PostgreSQL, nothing for SQLite: what other commands of the binary need too.
+    let databaseArguments: [String]
     private let schema: String?
+
+    /// For PostgreSQL's own tools: the database URL (without the server's `schema=`) and the schema.
+    var postgresTarget: (url: String, schema: String)? {
+        guard let schema, let base = TestDatabase.postgresURL else { return nil }
+        return (base, schema)
+    }
 
     init(dataDirectory: URL, database: TestDatabase = .sqlite) throws {
         self.dataDirectory = dataDirectory
@@ -35,6 +42,13 @@ final class ServerProcess: APITransport, @unchecked Sendable {
             databaseArguments = []
             schema = nil
         }
+    }
+
+    /// A server on a database of the test's own choosing (a throwaway PostgreSQL).
+    init(dataDirectory: URL, databaseURL: String) {
+        self.dataDirectory = dataDirectory
+        databaseArguments = ["--database-url", databaseURL]
+        schema = nil
     }
 
     /// Another instance sharing `other`'s database and data folder (and so its keys), as behind a

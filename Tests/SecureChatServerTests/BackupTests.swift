@@ -4,6 +4,8 @@ import NIOCore
 import SecureChatAPI
 import Testing
 
+@testable import SecureChatServer
+
 /// docs/OPERATIONS.md's backup and restore, done to the real binary: back up while it runs, wipe
 /// everything, restore, and find accounts, keys, queued messages, history and attachments again.
 extension RealBinaryTests {
@@ -97,6 +99,28 @@ extension RealBinaryTests {
             #expect(downloaded == .ok && bytes == blob)
             server.stop(signal: SIGTERM)
             await server.cleanUp()
+        }
+
+        @Test("a backup of a folder with no database, a restore of a backup with none into SQLite, or over a leftover log, is refused")
+        func refusals() throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-backup-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            var configuration = ServerConfiguration()
+            configuration.dataDirectory = directory.appendingPathComponent("wrong-folder")
+            #expect(throws: Backup.Failure.self) {
+                try Backup.create(configuration: configuration, destination: directory.appendingPathComponent("b1"), logger: .init(label: "backup-test"))
+            }
+            let withoutDatabase = directory.appendingPathComponent("b2")
+            try FileManager.default.createDirectory(at: withoutDatabase.appendingPathComponent("secrets"), withIntermediateDirectories: true)
+            #expect(throws: Backup.Failure.self) {
+                try Backup.restore(configuration: configuration, source: withoutDatabase, logger: .init(label: "backup-test"))
+            }
+            try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+            _ = FileManager.default.createFile(atPath: withoutDatabase.appendingPathComponent("securechat.sqlite").path, contents: Data())
+            _ = FileManager.default.createFile(atPath: configuration.dataDirectory.appendingPathComponent("securechat.sqlite-wal").path, contents: Data())
+            #expect(throws: Backup.Failure.self) {
+                try Backup.restore(configuration: configuration, source: withoutDatabase, logger: .init(label: "backup-test"))
+            }
         }
     }
 }

@@ -205,7 +205,10 @@ struct RateLimitTests {
         #expect(custom.framesPerSocket == .init(burst: 50, perSecond: 10))
         #expect(custom.socketsPerAddress == 3 && custom.maximumBackoff == 60)
         #expect(custom.requestsPerAddress == RateLimits().requestsPerAddress)
-        for bad in ["frames_per_socket=50", "frames_per_socket=0/1", "sockets_per_address=-1", "nonsense=1/1", "frames_per_socket"] {
+        for bad in [
+            "frames_per_socket=50", "frames_per_socket=0/1", "sockets_per_address=-1", "nonsense=1/1", "frames_per_socket",
+            "requests_per_address=1/1e-300", "requests_per_address=inf/1", "maximum_backoff_seconds=1e300",
+        ] {
             #expect(throws: (any Error).self, "\(bad)") { try RateLimits(parsing: bad) }
         }
     }
@@ -227,6 +230,10 @@ struct RateLimitTests {
         // Garbage in the list stops the walk at the last good hop.
         #expect(ClientAddress.resolve(peer: "10.0.0.2", forwardedFor: ["junk, 10.0.0.7"], trustedProxies: proxies) == "10.0.0.7")
         #expect(ClientAddress.resolve(peer: "10.0.0.2", forwardedFor: [], trustedProxies: proxies) == "10.0.0.2")
+        // Limits count IPv6 clients by their /64, which one host can have to itself.
+        #expect(ClientAddress.limitKey("2001:db8:1:2:aaaa::1") == ClientAddress.limitKey("2001:db8:1:2:bbbb::99"))
+        #expect(ClientAddress.limitKey("2001:db8:1:2::1") != ClientAddress.limitKey("2001:db8:1:3::1"))
+        #expect(ClientAddress.limitKey("::ffff:192.0.2.7") == "192.0.2.7" && ClientAddress.limitKey("192.0.2.7") == "192.0.2.7")
     }
 
     @Test("the failure backoff doubles from one second, caps, and forgets a key after an hour of quiet")

@@ -213,9 +213,6 @@ struct ExpirySweeper: Service, CustomStringConvertible {
                 do {
                     let removed = try await services.store.deleteExpired(now: services.nowMilliseconds)
                     services.attachments.delete(removed)
-                    services.metrics.deliveriesPending.set(Double(try await services.store.pendingDeliveryCount()))
-                    try await services.store.deleteAudit(
-                        before: services.nowMilliseconds - Milliseconds(services.configuration.auditRetention * 1000))
                     // A socket outlives its access token; it must not outlive its session or its
                     // device (whose removal another instance may have signalled while this one
                     // was not listening).
@@ -231,6 +228,15 @@ struct ExpirySweeper: Service, CustomStringConvertible {
                     }
                 } catch {
                     services.logger.error("expiry sweep failed", metadata: ["error": "\(error)"])
+                }
+                // Bookkeeping after the sockets, each on its own: a slow count must not keep a
+                // revoked session's socket open.
+                do {
+                    try await services.store.deleteAudit(
+                        before: services.nowMilliseconds - Milliseconds(services.configuration.auditRetention * 1000))
+                    services.metrics.deliveriesPending.set(Double(try await services.store.pendingDeliveryCount()))
+                } catch {
+                    services.logger.error("audit clean-up or delivery count failed", metadata: ["error": "\(error)"])
                 }
                 try await Task.sleep(for: .seconds(services.configuration.sweepInterval))
             }

@@ -22,6 +22,8 @@ public enum Backup {
         case destinationExists(String)
         case notABackup(String)
         case dataFolderInUse(String)
+        case noDatabase(String)
+        case backupWithoutDatabase(String)
 
         public var description: String {
             switch self {
@@ -29,6 +31,9 @@ public enum Backup {
             case .notABackup(let path): "\(path) is not a SecureChat backup (no secrets/ folder)"
             case .dataFolderInUse(let path):
                 "\(path) already holds a database or secrets: restore into an empty data folder (move the old one away first)"
+            case .noDatabase(let path): "no SQLite database at \(path): is --data-dir right?"
+            case .backupWithoutDatabase(let path):
+                "\(path) holds no SQLite database (a backup of a PostgreSQL server?): restore its database with pg_restore and use --database-url"
             }
         }
     }
@@ -41,6 +46,7 @@ public enum Backup {
         try manager.createDirectory(at: destination, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var includesDatabase = false
         if configuration.databaseURL == nil {
+            guard manager.fileExists(atPath: configuration.sqlitePath.path) else { throw Failure.noDatabase(configuration.sqlitePath.path) }
             var options = Configuration()
             options.busyMode = .timeout(10)
             let live = try DatabasePool(path: configuration.sqlitePath.path, configuration: options)
@@ -65,13 +71,18 @@ public enum Backup {
         let manager = FileManager.default
         guard manager.fileExists(atPath: source.appendingPathComponent("secrets").path) else { throw Failure.notABackup(source.path) }
         let data = configuration.dataDirectory
-        for name in [databaseFile, "secrets"] where manager.fileExists(atPath: data.appendingPathComponent(name).path) {
+        // A leftover write-ahead log would be replayed onto the restored database.
+        for name in [databaseFile, databaseFile + "-wal", databaseFile + "-shm", "secrets"]
+        where manager.fileExists(atPath: data.appendingPathComponent(name).path) {
             throw Failure.dataFolderInUse(data.path)
+        }
+        let database = source.appendingPathComponent(databaseFile)
+        if configuration.databaseURL == nil, !manager.fileExists(atPath: database.path) {
+            throw Failure.backupWithoutDatabase(source.path)
         }
         try manager.createDirectory(at: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var includesDatabase = false
-        let database = source.appendingPathComponent(databaseFile)
-        if configuration.databaseURL == nil, manager.fileExists(atPath: database.path) {
+        if configuration.databaseURL == nil {
             try manager.copyItem(at: database, to: configuration.sqlitePath)
             try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: configuration.sqlitePath.path)
             includesDatabase = true

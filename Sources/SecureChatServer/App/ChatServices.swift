@@ -37,7 +37,7 @@ struct ChatServices: Sendable {
     /// Holds each bcrypt computation (tens of milliseconds of CPU) to the client address's budget.
     func chargePasswordCheck(from address: String) throws(APIFailure) {
         try limits.take(
-            limits.passwordChecksPerAddress, address, limit: "password_checks_per_address", now: now,
+            limits.passwordChecksPerAddress, ClientAddress.limitKey(address), limit: "password_checks_per_address", now: now,
             message: "too many password checks from your address; try again later")
     }
 

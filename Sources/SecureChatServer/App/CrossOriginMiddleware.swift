@@ -62,11 +62,19 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.vary] = "Origin"
             return response
         }
+        // A page elsewhere can still send "simple" requests (a form's POST, text/plain) without a
+        // preflight; the browser would hide the answer, but the handler would run. Refused here.
+        guard listed || !CrossOriginPolicy.isWebPage(origin) || CrossOriginPolicy.isSameOrigin(origin, host: request.head.authority) else {
+            var refusal = try APIFailure(.forbidden, .forbidden, "this origin may not call the API").response(from: request, context: context)
+            refusal.headers[.vary] = "Origin"
+            return refusal
+        }
         var response = try await next(request, context)
+        // Answers differ by origin: caches must keep them apart.
+        response.headers[.vary] = "Origin"
         if listed {
             response.headers[.accessControlAllowOrigin] = origin
             response.headers[.accessControlExposeHeaders] = "Retry-After, X-Request-Id"
-            response.headers[.vary] = "Origin"
         }
         return response
     }

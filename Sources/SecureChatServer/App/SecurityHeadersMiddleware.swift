@@ -5,9 +5,10 @@ import Hummingbird
 /// (docs/ARCHITECTURE.md, "Web client"): scripts, styles and connections from this origin only, no
 /// inline code, no framing, no referrer, no MIME sniffing.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// Tells browsers to use HTTPS only, for a year, subdomains included (RFC 6797).
+    /// Tells browsers to use HTTPS only, for a year (RFC 6797). Not `includeSubDomains`: the server
+    /// may live on a domain whose other hosts are not all on HTTPS yet; a proxy in front can add it.
     var strictTransportSecurity = false
-    static var hstsValue: String { "max-age=31536000; includeSubDomains" }
+    static var hstsValue: String { "max-age=31536000" }
 
     /// `'self'` covers the same-origin WebSocket (`ws:`/`wss:`) under CSP Level 3; `blob:` is for
     /// decrypted images and downloads, which exist only as object URLs in the page.

@@ -173,15 +173,19 @@ extension RateLimits {
             guard parts.count == 2 else { throw ParseError(description: "\(entry) is not NAME=VALUE") }
             if let path = Self.bucketNames[parts[0]] {
                 let numbers = parts[1].split(separator: "/").map { Double($0) }
-                guard numbers.count == 2, let burst = numbers[0], let rate = numbers[1], burst >= 1, rate > 0 else {
-                    throw ParseError(description: "\(parts[0]) takes BURST/PER_SECOND, both positive (e.g. 500/100)")
+                guard numbers.count == 2, let burst = numbers[0], let rate = numbers[1], burst >= 1, rate >= 0.001,
+                    burst.isFinite, rate.isFinite
+                else {
+                    throw ParseError(description: "\(parts[0]) takes BURST/PER_SECOND: a burst of at least 1 and at least 0.001 a second (e.g. 500/100)")
                 }
                 self[keyPath: path] = Bucket(burst: burst, perSecond: rate)
             } else if let path = Self.countNames[parts[0]] {
                 guard let count = Int(parts[1]), count >= 1 else { throw ParseError(description: "\(parts[0]) takes a positive count") }
                 self[keyPath: path] = count
             } else if parts[0] == "maximum_backoff_seconds" {
-                guard let seconds = Double(parts[1]), seconds >= 1 else { throw ParseError(description: "maximum_backoff_seconds takes seconds ≥ 1") }
+                guard let seconds = Double(parts[1]), seconds >= 1, seconds <= 86_400 else {
+                    throw ParseError(description: "maximum_backoff_seconds takes 1 to 86400 seconds")
+                }
                 maximumBackoff = seconds
             } else {
                 let names = (Array(Self.bucketNames.keys) + Array(Self.countNames.keys) + ["maximum_backoff_seconds"]).sorted()

@@ -88,6 +88,16 @@ enum ClientAddress {
         return nearest
     }
 
+    /// What per-address limits count by: the address itself for IPv4, its /64 for IPv6, since
+    /// one IPv6 host commonly has a whole /64 to pick addresses from.
+    static func limitKey(_ address: String) -> String {
+        guard let bytes = IPAddressRange.bytes(of: address), bytes.count == 16 else { return address }
+        if bytes.prefix(12).elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]) {
+            return bytes.suffix(4).map(String.init).joined(separator: ".")
+        }
+        return bytes.prefix(8).map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
+    }
+
     private static func isTrusted(_ address: String, _ proxies: [IPAddressRange]) -> Bool {
         proxies.contains { $0.contains(address) }
     }

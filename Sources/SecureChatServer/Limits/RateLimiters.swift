@@ -29,7 +29,8 @@ struct RateLimiters: Sendable {
         wrongRoomPasswords = FailureBackoff(freeFailures: rules.wrongRoomPasswordsBeforeBackoff, maximumWait: rules.maximumBackoff)
     }
 
-    /// Takes a token for `key`, or throws the 429 that names what was limited.
+    /// Takes a token for `key` (an address is counted by ``ClientAddress/limitKey(_:)``), or throws
+    /// the 429 that names what was limited.
     func take(_ buckets: KeyedTokenBuckets, _ key: String, limit: String, now: Date, message: String) throws(APIFailure) {
         if let retryAfter = buckets.retryAfter(key, now: now) {
             throw refusal(limit: limit, retryAfter: retryAfter, message: message)
@@ -57,7 +58,7 @@ struct ClientRateLimitMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         try services.limits.take(
-            services.limits.requestsPerAddress, context.remoteAddress, limit: "requests_per_address", now: services.now,
+            services.limits.requestsPerAddress, ClientAddress.limitKey(context.remoteAddress), limit: "requests_per_address", now: services.now,
             message: "too many requests from your address; slow down")
         return try await next(request, context)
     }

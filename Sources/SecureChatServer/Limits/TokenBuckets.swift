@@ -35,6 +35,8 @@ struct TokenBucket: Sendable {
         return tokens < 0 ? -tokens / rule.perSecond : nil
     }
 
+    var lastUsed: TimeInterval { updated }
+
     func isFull(_ rule: RateLimits.Bucket, now: TimeInterval) -> Bool {
         tokens + max(0, now - updated) * rule.perSecond >= rule.burst
     }
@@ -58,14 +60,18 @@ final class KeyedTokenBuckets: Sendable {
         let wait = buckets.withLockedValue { buckets -> TimeInterval? in
             if buckets.count >= Self.maximumKeys, buckets[key] == nil {
                 buckets = buckets.filter { !$0.value.isFull(rule, now: now) }
-                if buckets.count >= Self.maximumKeys { buckets = [:] }
+                // Still full: forget the least recently used half, not everyone at once.
+                if buckets.count >= Self.maximumKeys {
+                    let cutoff = buckets.values.map(\.lastUsed).sorted()[buckets.count / 2]
+                    buckets = buckets.filter { $0.value.lastUsed > cutoff }
+                }
             }
             var bucket = buckets[key] ?? TokenBucket(rule, now: now)
             let wait = bucket.take(cost, rule: rule, now: now)
             buckets[key] = bucket
             return wait
         }
-        return wait.map { $0.isFinite ? max(1, Int($0.rounded(.up))) : 3600 }
+        return wait.map { max(1, Int(min($0, 86_400).rounded(.up))) }
     }
 }
 

@@ -28,7 +28,7 @@ final class RealtimeSession {
     private let services: ChatServices
     private let logger: Logger
     private let eventLoop: any EventLoop
-    /// Where the socket comes from (``ClientAddress``), for the per-address socket limit.
+    /// Where the socket comes from, as limits count it (``ClientAddress/limitKey(_:)``).
     private let clientAddress: String
     private var countedForAddress = false
     private var rateLimit: SocketRateLimit
@@ -58,7 +58,7 @@ final class RealtimeSession {
 
     init(services: ChatServices, socket: any RealtimeSocket, eventLoop: any EventLoop, clientAddress: String, logger: Logger) {
         self.services = services
-        self.clientAddress = clientAddress
+        self.clientAddress = ClientAddress.limitKey(clientAddress)
         self.rateLimit = SocketRateLimit(services.configuration.rateLimits, now: SocketRateLimit.now)
         self.socket = socket
         self.eventLoop = eventLoop
@@ -266,7 +266,7 @@ final class RealtimeSession {
             .error(
                 .init(
                     code: .rateLimited, message: "too many frames or bytes: this socket is read more slowly for a while",
-                    retryAfter: max(1, Int(pause.rounded(.up))))))
+                    retryAfter: max(1, Int(min(pause, 3600).rounded(.up))))))
         socket?.pauseReading(.rateLimited)
         let session = loopBound
         eventLoop.scheduleTask(in: .nanoseconds(Int64(min(pause, 3600) * 1e9))) {

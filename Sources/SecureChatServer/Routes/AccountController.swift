@@ -44,7 +44,8 @@ struct AccountController {
         let body = try await APIRequestDecoding.decode(LoginRequest.self, from: request)
         let username = body.username.lowercased()
         // Per username and address: guessing is slow, and nobody can lock a user out from elsewhere.
-        let limiterKey = "\(username)|\(context.remoteAddress)"
+        // No username is longer than 64 bytes: a longer one must not grow the limiter's memory.
+        let limiterKey = "\(String(decoding: username.utf8.prefix(64), as: UTF8.self))|\(ClientAddress.limitKey(context.remoteAddress))"
         try services.limits.check(
             services.limits.failedLogins, limiterKey, limit: "failed_logins", now: services.now,
             message: "too many failed logins; try again later")

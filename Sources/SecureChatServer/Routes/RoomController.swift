@@ -72,7 +72,7 @@ struct RoomController {
         if let passwordHash = room.passwordHash {
             // Per room and client address: guessing one room's password is slow, and one
             // attacker cannot lock everyone else out of it.
-            let key = "\(room.id)|\(context.remoteAddress)"
+            let key = "\(room.id)|\(ClientAddress.limitKey(context.remoteAddress))"
             try services.limits.check(
                 services.limits.wrongRoomPasswords, key, limit: "wrong_room_passwords", now: services.now,
                 message: "too many wrong passwords for this room; try again later")

@@ -69,6 +69,8 @@ struct HTTPSRedirectService: Service, CustomStringConvertible {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A connection that says nothing for 10 s is closed: it holds a descriptor.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(10)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(HTTPSRedirectHandler(httpsPort: httpsPort.withLockedValue { $0 }))
                 }
@@ -87,6 +89,10 @@ final class HTTPSRedirectHandler: ChannelInboundHandler {
     private let httpsPort: Int
 
     init(httpsPort: Int) { self.httpsPort = httpsPort }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else { return }

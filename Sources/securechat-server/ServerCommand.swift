@@ -250,12 +250,12 @@ struct ServerOptions: ParsableArguments {
 
     /// A secret from a file that only its owner can read; the first line, without its newline.
     static func readSecretFile(_ path: String) throws -> Data {
-        // The file itself, not a symbolic link to it (secrets are often mounted that way).
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        let attributes = try FileManager.default.attributesOfItem(atPath: resolved)
-        if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
-            throw ValidationError("\(path) can be read by others than its owner: chmod 600 it")
+        do {
+            try FilePermissions.requireOwnerOnly(path)
+        } catch let tooOpen as FilePermissions.TooOpen {
+            throw ValidationError(tooOpen.description)
         }
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         let text = try String(contentsOfFile: resolved, encoding: .utf8)
         let secret = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         guard secret.utf8.count >= 16 else { throw ValidationError("the secret in \(path) is shorter than 16 bytes") }

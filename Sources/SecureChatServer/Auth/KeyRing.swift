@@ -9,14 +9,11 @@ import Foundation
 /// the server refuses to start otherwise, as ssh does.
 struct KeyRing: Sendable {
     enum Failure: Error, CustomStringConvertible {
-        case insecurePermissions(path: String, mode: Int)
         case malformedKey(source: String)
         case empty(source: String)
 
         var description: String {
             switch self {
-            case .insecurePermissions(let path, let mode):
-                "\(path) is accessible to others (mode \(String(mode, radix: 8))); run chmod 600 on key files and 700 on their folder"
             case .malformedKey(let source): "\(source) does not hold a base64 256-bit key"
             case .empty(let source): "\(source) holds no key"
             }
@@ -55,11 +52,11 @@ struct KeyRing: Sendable {
             try manager.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try addKey(folder: folder)
         }
-        try checkPrivate(folder.path)
+        try FilePermissions.requireOwnerOnly(folder.path)
         var keys: [String: SymmetricKey] = [:]
         for name in try manager.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".key") {
             let path = folder.appendingPathComponent(name).path
-            try checkPrivate(path)
+            try FilePermissions.requireOwnerOnly(path)
             let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard let bytes = Data(base64Encoded: text), bytes.count == 32 else { throw Failure.malformedKey(source: path) }
             keys[String(name.dropLast(4))] = SymmetricKey(data: bytes)
@@ -103,15 +100,9 @@ struct KeyRing: Sendable {
             guard manager.createFile(atPath: file.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
             else { throw CocoaError(.fileWriteUnknown) }
         }
-        try checkPrivate(file.path)
+        try FilePermissions.requireOwnerOnly(file.path)
         let token = try String(contentsOfFile: file.path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         guard token.utf8.count >= 16 else { throw Failure.malformedKey(source: file.path) }
         return token
-    }
-
-    private static func checkPrivate(_ path: String) throws {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
-        guard mode & 0o077 == 0 else { throw Failure.insecurePermissions(path: path, mode: mode) }
     }
 }

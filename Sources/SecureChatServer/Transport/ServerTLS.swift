@@ -35,22 +35,6 @@ enum ServerTLS {
     }
 }
 
-enum FilePermissions {
-    struct TooOpen: Error, CustomStringConvertible {
-        let path: String
-        let mode: Int
-        var description: String { "\(path) is accessible to others (mode \(String(mode, radix: 8))): chmod 600 it" }
-    }
-
-    /// Refuses a secret file that anyone but its owner can read or write, as ssh does.
-    static func requireOwnerOnly(_ path: String) throws {
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        let attributes = try FileManager.default.attributesOfItem(atPath: resolved)
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
-        guard mode & 0o077 == 0 else { throw TooOpen(path: path, mode: mode) }
-    }
-}
-
 /// A plain-HTTP listener that sends every request to the same place over HTTPS (308, so that the
 /// method and body are kept).
 struct HTTPSRedirectService: Service, CustomStringConvertible {

@@ -25,6 +25,10 @@ final class MessageWriter: Service, Sendable {
         var committingAcks: [Int64: Int64] = [:]
         var wakeUp: CheckedContinuation<Void, Never>?
         var stopping = false
+        /// A batch failed since the last commit. A failure can be ambiguous (the connection closed
+        /// after PostgreSQL committed but before it said so): its deliveries may be stored without
+        /// having been handed to the sockets, so after the next commit every socket reads its queue.
+        var failedSinceLastCommit = false
     }
 
     private let store: any ChatStore
@@ -145,6 +149,11 @@ final class MessageWriter: Service, Sendable {
             if direct > 0 { metrics.messagesAccepted.increment(by: direct) }
             if room > 0 { metrics.roomMessagesAccepted.increment(by: room) }
             if !deliveries.isEmpty { hub.deliver(deliveries, announced: storeAnnouncesDeliveries) }
+            let recovered = state.withLockedValue { state in
+                defer { state.failedSinceLastCommit = false }
+                return state.failedSinceLastCommit
+            }
+            if recovered { hub.wakeAll() }
         } catch {
             // Nothing of the batch is stored: each sender hears so and retries with the same id.
             logger.error("message batch failed to commit", metadata: ["error": "\(error)", "sends": "\(jobs.count)"])
@@ -152,6 +161,7 @@ final class MessageWriter: Service, Sendable {
             state.withLockedValue { state in
                 state.acks.merge(acks) { max($0, $1) }
                 state.committingAcks = [:]
+                state.failedSinceLastCommit = true
             }
             for job in jobs { job.completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again"))) }
         }

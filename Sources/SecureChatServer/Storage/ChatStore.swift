@@ -85,7 +85,7 @@ protocol ChatStore: Sendable {
 
     // MARK: At-rest keys
     /// Re-seals every stored payload not under `keyId` by calling `reseal`, in batches.
-    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int
+    func resealPayloads(notUnder keyId: String, reseal: @escaping @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int
     /// Reachability, for `/ready`.
     func ping() async throws
     /// Closes connections; the store is unusable afterwards.

@@ -90,8 +90,12 @@ final class PostgresBackplane: Backplane, Service {
                 for attempt in 0..<3 {
                     do {
                         // Read to the end: an error raised while the statement runs comes with its rows.
-                        _ = try await client.query("SELECT pg_notify(\(channel), p) FROM unnest(\(batch)::text[]) AS p", logger: logger)
-                            .collect()
+                        let logger = logger
+                        let channel = channel
+                        _ = try await client.withWatchedConnection(logger: logger) { connection in
+                            try await connection.query("SELECT pg_notify(\(channel), p) FROM unnest(\(batch)::text[]) AS p", logger: logger)
+                                .collect()
+                        }
                         break
                     } catch {
                         if Task.isCancelled { return }

@@ -36,7 +36,7 @@ extension PostgresChatStore {
     }
 
     func acknowledge(deviceKey: Int64, upTo seq: Int64) async throws {
-        try await client.query("DELETE FROM inbox WHERE device_key = \(deviceKey) AND seq <= \(seq)", logger: logger)
+        try await execute("DELETE FROM inbox WHERE device_key = \(deviceKey) AND seq <= \(seq)")
     }
 
     func history(roomId: Int64, visibleAfter: Int64, before: Int64?, limit: Int) async throws -> [HistoryRecord] {
@@ -83,7 +83,7 @@ extension PostgresChatStore {
         }
     }
 
-    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int {
+    func resealPayloads(notUnder keyId: String, reseal: @escaping @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int {
         var total = 0
         while true {
             let count = try await transaction { connection in

@@ -85,21 +85,36 @@ final class PostgresChatStore: ChatStore {
     }
 
     func ping() async throws {
-        try await client.query("SELECT 1", logger: logger)
+        try await execute("SELECT 1")
     }
 
     /// Runs `body` in a transaction, rethrowing the closure's own error rather than the wrapper.
-    func transaction<Result: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+    /// Every statement of the store goes through this or ``rows(_:on:)``, on a connection
+    /// ``ClosedConnectionWatch`` watches.
+    func transaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+        let logger = logger
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await client.withWatchedConnection(logger: logger) { connection in
+                try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
         } catch let error as PostgresTransactionError {
             throw error.closureError ?? error.commitError ?? error.beginError ?? error
         }
     }
 
+    /// The rows of `query`, run on `connection` (inside a transaction) or on a pooled connection.
     func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRow] {
+        let logger = logger
         if let connection { return try await connection.query(query, logger: logger).collect() }
-        return try await client.query(query, logger: logger).collect()
+        return try await client.withWatchedConnection(logger: logger) { connection in
+            try await connection.query(query, logger: logger).collect()
+        }
+    }
+
+    /// Runs a statement whose rows are not needed (read all the same: an error raised while the
+    /// statement runs arrives with them).
+    func execute(_ query: PostgresQuery) async throws {
+        _ = try await rows(query)
     }
 
     // MARK: Accounts
@@ -133,15 +148,15 @@ final class PostgresChatStore: ChatStore {
     }
 
     func updatePasswordHash(userId: String, hash: String) async throws {
-        try await client.query("UPDATE users SET password_hash = \(hash) WHERE id = \(userId)", logger: logger)
+        try await execute("UPDATE users SET password_hash = \(hash) WHERE id = \(userId)")
     }
 
     func updateProfile(userId: String, displayName: String, statusText: String, avatarAttachmentId: String?) async throws {
-        try await client.query(
+        try await execute(
             """
             UPDATE users SET display_name = \(displayName), status_text = \(statusText), avatar_attachment_id = \(avatarAttachmentId)
             WHERE id = \(userId)
-            """, logger: logger)
+            """)
     }
 
     func deleteUser(id: String, now: Milliseconds) async throws -> (attachmentIds: [String], deliveries: [InboxEntry]) {
@@ -172,11 +187,11 @@ final class PostgresChatStore: ChatStore {
     // MARK: Sessions
 
     func createSession(id: String, userId: String, tokenHash: [UInt8], now: Milliseconds, expiresAt: Milliseconds) async throws {
-        try await client.query(
+        try await execute(
             """
             INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at)
             VALUES (\(id), \(userId), \(Data(tokenHash)), \(now), \(expiresAt))
-            """, logger: logger)
+            """)
     }
 
     func rotateRefreshToken(oldHash: [UInt8], newHash: [UInt8], now: Milliseconds, newExpiresAt: Milliseconds) async throws
@@ -210,15 +225,15 @@ final class PostgresChatStore: ChatStore {
     }
 
     func revokeSession(id: String, now: Milliseconds) async throws {
-        try await client.query("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL", logger: logger)
+        try await execute("UPDATE sessions SET revoked_at = \(now) WHERE id = \(id) AND revoked_at IS NULL")
     }
 
     func revokeSessions(userId: String, except keptSessionId: String?, now: Milliseconds) async throws {
-        try await client.query(
+        try await execute(
             """
             UPDATE sessions SET revoked_at = \(now)
             WHERE user_id = \(userId) AND revoked_at IS NULL AND id IS DISTINCT FROM \(keptSessionId)
-            """, logger: logger)
+            """)
     }
 
     func isSessionActive(id: String, now: Milliseconds) async throws -> Bool {

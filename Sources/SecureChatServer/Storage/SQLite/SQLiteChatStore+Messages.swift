@@ -227,7 +227,7 @@ extension SQLiteChatStore {
         }
     }
 
-    func resealPayloads(notUnder keyId: String, reseal: @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int {
+    func resealPayloads(notUnder keyId: String, reseal: @escaping @Sendable (SealedPayload, PayloadLocation) throws -> SealedPayload) async throws -> Int {
         var total = 0
         // Room messages, then pairwise inbox payloads, 500 rows per transaction so that the server keeps running.
         while true {

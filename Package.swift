@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
@@ -79,6 +80,18 @@ let package = Package(
             dependencies: ["SecureChatKeys"],
             swiftSettings: strictSettings
         ),
+        // The decoders that read attacker-chosen bytes, with their invariants, for libFuzzer
+        // (securechat-fuzz, built by scripts/fuzz) and for the corpus replayed by the tests.
+        .target(
+            name: "SecureChatFuzzing",
+            dependencies: ["SecureChatAPI", "SecureChatKeys", "SecureChatProtocol"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "securechat-fuzz",
+            dependencies: ["SecureChatFuzzing"],
+            swiftSettings: strictSettings
+        ),
         // The server. It links the public-key side only: it relays and stores ciphertext it cannot read.
         .target(
             name: "SecureChatServer",
@@ -104,6 +117,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -119,6 +133,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSCompression", package: "hummingbird-websocket"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -175,6 +190,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                // The metrics scenario times the server's counters and histograms in isolation.
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Benchmarks/LoadGenerator",
             swiftSettings: strictSettings
@@ -188,13 +205,6 @@ let package = Package(
         ),
         // Seeded randomness, hex and the vectors folder, shared by the test targets.
         .target(name: "SecureChatTestSupport", path: "Tests/SecureChatTestSupport", swiftSettings: strictSettings),
-        // Decoder fuzzing: libFuzzer with scripts/fuzz, corpus replay in a normal build.
-        .executableTarget(
-            name: "DecoderFuzzer",
-            dependencies: ["SecureChatProtocol", "SecureChatKeys"],
-            path: "Fuzz/DecoderFuzzer",
-            swiftSettings: strictSettings
-        ),
         .testTarget(
             name: "SecureChatKeysTests",
             dependencies: ["SecureChatKeys", "SecureChatTestSupport", .product(name: "Crypto", package: "swift-crypto")],
@@ -222,6 +232,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSCompression", package: "hummingbird-websocket"),
+                // Compresses and inflates frames by hand, as a client with permessage-deflate does.
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // A second connection to the server's SQLite file holds its write lock.
@@ -241,6 +254,11 @@ let package = Package(
                 "SecureChatProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SecureChatFuzzingTests",
+            dependencies: ["SecureChatFuzzing"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -31,14 +31,18 @@ extension LoadGenerator {
     /// Sends `count` messages through `send` while `receiver` takes them; returns messages/s and CPU.
     func timeMessages(
         _ server: ServerUnderTest, count: Int, receiver: SecureChatClient, send: @escaping @Sendable (Int) async throws -> Void
-    ) async throws -> (rate: Double, clientCPU: Double, serverCPU: Double) {
+    ) async throws -> (rate: Double, clientCPU: Double, serverCPU: Double, wireBytes: Double) {
+        let bytesStart = try await server.webSocketBytes()
         let cpuStart = (Self.ownCPUSeconds, server.cpuSeconds)
         let start = monotonicNanoseconds()
         async let received: Void = Self.receive(count, on: receiver)
         for index in 0..<count { try await send(index) }
         await received
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
-        return (Double(count) / elapsed, Self.ownCPUSeconds - cpuStart.0, server.cpuSeconds - cpuStart.1)
+        let cpu = (Self.ownCPUSeconds - cpuStart.0, server.cpuSeconds - cpuStart.1)
+        let bytes = try await server.webSocketBytes()
+        let wire = bytes.received - bytesStart.received + bytes.sent - bytesStart.sent
+        return (Double(count) / elapsed, cpu.0, cpu.1, wire)
     }
 
     func clientOneToOne(_ server: ServerUnderTest, receipts: Bool) async throws {
@@ -59,8 +63,9 @@ extension LoadGenerator {
             try await alice.send("benchmark message \(index)", to: bobName)
         }
         emit(String(
-            format: "client 1:1%@: %.0f messages/s (encrypt, store, send, receive, decrypt, store); client CPU %.0f µs, server CPU %.0f µs per message",
-            receipts ? " with delivery receipts" : "", result.rate, result.clientCPU / Double(count) * 1e6, result.serverCPU / Double(count) * 1e6))
+            format: "client 1:1%@: %.0f messages/s (encrypt, store, send, receive, decrypt, store); client CPU %.0f µs, server CPU %.0f µs, %.0f WebSocket bytes (both ways) per message",
+            receipts ? " with delivery receipts" : "", result.rate, result.clientCPU / Double(count) * 1e6, result.serverCPU / Double(count) * 1e6,
+            result.wireBytes / Double(count)))
         await alice.close()
         await bob.close()
     }
@@ -89,8 +94,9 @@ extension LoadGenerator {
             try await alice.send("room message \(index)", toRoom: room.code)
         }
         emit(String(
-            format: "client room of %d: %.0f messages/s from one sender to one reading member (%d deliveries each); client CPU %.0f µs, server CPU %.0f µs per message",
-            members, result.rate, members - 1, result.clientCPU / Double(count) * 1e6, result.serverCPU / Double(count) * 1e6))
+            format: "client room of %d: %.0f messages/s from one sender to one reading member (%d deliveries each); client CPU %.0f µs, server CPU %.0f µs, %.0f WebSocket bytes per message",
+            members, result.rate, members - 1, result.clientCPU / Double(count) * 1e6, result.serverCPU / Double(count) * 1e6,
+            result.wireBytes / Double(count)))
         await alice.close()
         await bob.close()
     }

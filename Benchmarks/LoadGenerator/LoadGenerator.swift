@@ -27,12 +27,19 @@ struct LoadGenerator: AsyncParsableCommand {
     @Option(help: "Idle authenticated connections for the memory figure.")
     var idleConnections = 10_000
 
-    @Option(help: "Scenarios to run: oneToOne, latency, room, idle, auth; client and clientRoom measure the SDK end to end; crossInstance (PostgreSQL) sends through one instance to receivers on a second.")
+    @Option(help: "An argument for the server, e.g. --server-argument=--websocket-compression --server-argument=off (repeatable).")
+    var serverArgument: [String] = []
+
+    @Option(help: "Scenarios to run: oneToOne, latency, room, idle, auth; client and clientRoom measure the SDK end to end; metrics (alone) times the server's counters and histograms; crossInstance (PostgreSQL) sends through one instance to receivers on a second.")
     var scenario: [String] = ["oneToOne", "latency", "room", "auth", "idle"]
 
     func run() async throws {
         raiseFileLimit()
-        let server = try ServerUnderTest(binary: URL(fileURLWithPath: self.server), databaseURL: databaseURL)
+        if scenario == ["metrics"] {
+            MetricsCost.measure()
+            return
+        }
+        let server = try ServerUnderTest(binary: URL(fileURLWithPath: self.server), databaseURL: databaseURL, extraArguments: serverArgument)
         defer { server.stop() }
         let endpoint = Endpoint(port: server.port)
         emit("server pid \(server.process.processIdentifier) on port \(server.port), \(databaseURL == nil ? "SQLite" : "PostgreSQL")")
@@ -50,7 +57,8 @@ struct LoadGenerator: AsyncParsableCommand {
         if scenario.contains("clientRoom") { try await clientRoom(server, members: 50) }
         if scenario.contains("crossInstance") {
             guard databaseURL != nil else { throw ValidationError("crossInstance needs --database-url: instances meet in PostgreSQL") }
-            let second = try ServerUnderTest(binary: URL(fileURLWithPath: self.server), databaseURL: databaseURL, sharing: server)
+            let second = try ServerUnderTest(
+                binary: URL(fileURLWithPath: self.server), databaseURL: databaseURL, sharing: server, extraArguments: serverArgument)
             defer { second.stop() }
             emit("second instance pid \(second.process.processIdentifier) on port \(second.port): senders on the first, receivers on the second")
             try await oneToOne(server, endpoint, receiversAt: Endpoint(port: second.port), also: [second])

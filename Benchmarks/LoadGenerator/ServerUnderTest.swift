@@ -16,12 +16,13 @@ final class ServerUnderTest: @unchecked Sendable {
 
     /// Starts the server; `sharing` another instance's data folder (its keys), as a second
     /// instance on the same database behind a load balancer.
-    init(binary: URL, databaseURL: String?, sharing other: ServerUnderTest? = nil) throws {
+    init(binary: URL, databaseURL: String?, sharing other: ServerUnderTest? = nil, extraArguments: [String] = []) throws {
         dataDirectory = other?.dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("securechat-load-\(UUID().uuidString)")
         ownsDataDirectory = other == nil
         process.executableURL = binary
         process.arguments = ["--port", "0", "--data-dir", dataDirectory.path, "--bcrypt-cost", "10", "--log-level", "info", "--rate-limits", "off"]
+            + extraArguments
         var environment = ProcessInfo.processInfo.environment
         if let databaseURL { environment["SECURECHAT_DATABASE_URL"] = databaseURL }
         process.environment = environment
@@ -66,6 +67,21 @@ final class ServerUnderTest: @unchecked Sendable {
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return 0 }
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    /// WebSocket bytes the server has received and sent (`securechat_websocket_bytes_total`).
+    func webSocketBytes() async throws -> (received: Double, sent: Double) {
+        let token = try String(contentsOf: dataDirectory.appendingPathComponent("secrets/metrics-token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics")
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
+        func value(_ direction: String) -> Double {
+            let prefix = #"securechat_websocket_bytes_total{direction="\#(direction)"} "#
+            return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) } ?? 0
+        }
+        return (value("received"), value("sent"))
     }
 
     // MARK: REST

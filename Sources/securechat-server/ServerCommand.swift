@@ -230,6 +230,9 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Send Strict-Transport-Security behind a proxy that terminates TLS (on by itself with --tls-certificate; SECURECHAT_HSTS=1).")
     var hsts = false
 
+    @Option(help: "permessage-deflate for WebSocket clients that offer it: on (default) or off (SECURECHAT_WEBSOCKET_COMPRESSION).")
+    var websocketCompression: String?
+
     @Option(help: "Origins of web clients served elsewhere that may use the API, comma-separated, e.g. https://app.example.org (SECURECHAT_ALLOWED_ORIGINS).")
     var allowedOrigins: String?
 
@@ -337,6 +340,11 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--http-redirect-port redirects to the server's HTTPS: it needs --tls-certificate")
         }
         configuration.strictTransportSecurity = hsts || environment["SECURECHAT_HSTS"] == "1"
+        switch setting(websocketCompression, "WEBSOCKET_COMPRESSION") {
+        case nil, "on": configuration.webSocketCompression = true
+        case "off": configuration.webSocketCompression = false
+        case let other?: throw ValidationError("WebSocket compression is on or off, not \(other)")
+        }
         configuration.allowedOrigins = urls(setting(allowedOrigins, "ALLOWED_ORIGINS"))
         for origin in configuration.allowedOrigins {
             let parts = origin.split(separator: "://", maxSplits: 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import os
 import shutil
 import socket
@@ -118,6 +119,16 @@ class Server:
                 time.sleep(0.2)
         raise RuntimeError("the server did not become ready; see " + str(self.folder / "server.log"))
 
+    def metric(self, series: str) -> float:
+        """One series of /metrics, read with the token the server generated in its data folder."""
+        token = (self.folder / "data" / "secrets" / "metrics-token").read_text().strip()
+        request = urllib.request.Request(self.url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            for line in answer.read().decode().splitlines():
+                if line.startswith(series + " "):
+                    return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{series} is not in /metrics")
+
     def halt(self) -> None:
         self.process.terminate()
         try:
@@ -188,14 +199,23 @@ class WireProxy:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.server.port))
             self.sockets += [client, upstream]
-            threading.Thread(target=self.pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(client, upstream, self.without_extensions), daemon=True).start()
             threading.Thread(target=self.downstream, args=(upstream, client), daemon=True).start()
 
     @staticmethod
-    def pipe(source: socket.socket, target: socket.socket) -> None:
+    def without_extensions(chunk: bytes) -> bytes:
+        """Browser to server: the proxy reads and rewrites the server's frames, so, as RFC 6455
+        asks of an intermediary that does, it takes out the extensions the browser offers
+        (permessage-deflate) and the connection stays uncompressed."""
+        if re.search(rb"(?im)^upgrade:\s*websocket", chunk):
+            return re.sub(rb"(?im)^sec-websocket-extensions:[^\r\n]*\r\n", b"", chunk)
+        return chunk
+
+    @staticmethod
+    def pipe(source: socket.socket, target: socket.socket, rewrite=lambda chunk: chunk) -> None:
         try:
             while chunk := source.recv(65536):
-                target.sendall(chunk)
+                target.sendall(rewrite(chunk))
         except OSError:
             pass
         for end in (source, target):

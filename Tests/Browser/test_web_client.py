@@ -111,6 +111,8 @@ class WebClientTests(unittest.TestCase):
         bob.wait(lambda d: saved.exists() and saved.stat().st_size == len(payload), message="the decrypted file saved")
         digest = hashlib.sha256(saved.read_bytes()).hexdigest()
         self.assertEqual(digest, hashlib.sha256(payload).hexdigest())
+        # Chromium offers permessage-deflate and the server agrees: both pages' sockets are compressed.
+        self.assertGreaterEqual(self.server.metric('securechat_websocket_upgrades_total{compression="deflate"}'), 2)
 
     def test_identity_change_blocks_until_accepted(self) -> None:
         alice, bob = self.alice_and_bob_chatting("before")

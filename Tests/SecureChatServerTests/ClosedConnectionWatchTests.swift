@@ -46,22 +46,31 @@ struct ClosedConnectionWatchTests {
     }
 
     /// Runs `work` under `watch`, closes the connection while it runs, and returns how `run` ended.
+    /// `ready`: what to wait for before closing (the work must be under way).
     static func closeDuring(
-        _ watch: ClosedConnectionWatch, _ work: @escaping @Sendable (PostgresConnection) async throws -> Int
+        _ watch: ClosedConnectionWatch, ready: @Sendable () async throws -> Bool = { true },
+        _ work: @escaping @Sendable (PostgresConnection) async throws -> Int
     ) async throws -> Result<Int, any Error> {
         let connection = try await connect()
         let running = Task { () -> Result<Int, any Error> in
             do { return .success(try await watch.run(on: connection, logger: logger) { try await work(connection) }) } catch { return .failure(error) }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(100))
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await !ready(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         try await connection.close()
         return await running.value
     }
 
     @Test("A query failed by the connection's close reports that failure, not a lost query")
     func closeFailsQuery() async throws {
-        let result = try await Self.closeDuring(ClosedConnectionWatch(grace: .seconds(30))) { connection in
-            try await connection.query("SELECT pg_sleep(30)", logger: Self.logger).collect().count
+        let marker = "closed-connection-watch-\(UUID().uuidString)"
+        // Closed only once PostgreSQL runs the query: then it is in flight, not a write NIO could drop.
+        let running: @Sendable () async throws -> Bool = {
+            try await TestDatabase.execute("SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%\(marker)%' AND query NOT LIKE '%pg_stat_activity%'") > 0
+        }
+        let result = try await Self.closeDuring(ClosedConnectionWatch(grace: .seconds(30)), ready: running) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_sleep(30) /* \(marker) */"), logger: Self.logger).collect().count
         }
         guard case .failure(let error) = result else {
             Issue.record("the query answered \(result) after its connection closed")

@@ -70,6 +70,9 @@ public struct ServerConfiguration: Sendable {
     public var auditRetention: TimeInterval = 90 * 24 * 3600
     /// Write log lines as JSON objects, one per line (otherwise as text for people).
     public var jsonLogs = false
+    /// Agree to permessage-deflate (RFC 7692) when a WebSocket client offers it; each message is
+    /// compressed on its own (``PerMessageDeflateAgreement``).
+    public var webSocketCompression = true
     /// The server's clock; tests move it to expire tokens and messages.
     public var clock: @Sendable () -> Date = { Date() }
 

@@ -20,6 +20,10 @@ public final class ServerMetrics: Sendable {
     let inboxRead: DurationHistogram
     let backplaneSignalsSent: Counter
     let backplaneSignalsReceived: Counter
+    let webSocketBytesReceived: Counter
+    let webSocketBytesSent: Counter
+    let webSocketsCompressed: Counter
+    let webSocketsUncompressed: Counter
 
     /// Seconds from a message's acceptance to its delivery frame being written: live deliveries
     /// land in the first buckets, deliveries to devices that were offline in the last ones.
@@ -66,6 +70,13 @@ public final class ServerMetrics: Sendable {
         let signals = descriptor("backplane_signals", "total", "Signals exchanged with the other instances through PostgreSQL.")
         backplaneSignalsSent = registry.makeCounter(descriptor: signals, labels: [("direction", "sent")])
         backplaneSignalsReceived = registry.makeCounter(descriptor: signals, labels: [("direction", "received")])
+        let bytes = descriptor(
+            "websocket_bytes", "total", "WebSocket bytes (frames as they travel, compressed or not, before TLS), by direction.")
+        webSocketBytesReceived = registry.makeCounter(descriptor: bytes, labels: [("direction", "received")])
+        webSocketBytesSent = registry.makeCounter(descriptor: bytes, labels: [("direction", "sent")])
+        let upgrades = descriptor("websocket_upgrades", "total", "WebSocket upgrades, by whether permessage-deflate was agreed.")
+        webSocketsCompressed = registry.makeCounter(descriptor: upgrades, labels: [("compression", "deflate")])
+        webSocketsUncompressed = registry.makeCounter(descriptor: upgrades, labels: [("compression", "none")])
         // Series that count rare events exist from the start, at zero: "none yet" is a value a
         // dashboard or an alert can compare with, "no data" is not.
         for kind in ["password", "token", "token_expired", "refresh_token_reused", "room_password"] {

@@ -80,11 +80,18 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                         originRefused.value = true
                         return channel.eventLoop.makeSucceededFuture(nil)
                     }
-                    let accepted = head.method == .GET && path == Self.path
-                    return channel.eventLoop.makeSucceededFuture(accepted ? HTTPHeaders() : nil)
+                    guard head.method == .GET && path == Self.path else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    var headers = HTTPHeaders()
+                    if let deflate = Self.compression(for: head, services.configuration) {
+                        headers.add(name: "Sec-WebSocket-Extensions", value: deflate.responseHeader)
+                    }
+                    return channel.eventLoop.makeSucceededFuture(headers)
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
+                        // Where the guard was: next to the socket (or to TLS), below the WebSocket codec.
+                        try channel.pipeline.syncOperations.addHandler(
+                            WireByteCounter(metrics: services.metrics), position: .after(firstRequest.value))
                         _ = channel.pipeline.syncOperations.removeHandler(firstRequest.value)
                         let clientAddress = ClientAddress.resolve(
                             peer: channel.remoteAddress?.ipAddress ?? "unknown", forwardedFor: head.headers["X-Forwarded-For"],
@@ -94,6 +101,12 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                         let transport = WebSocketTransport(timing: timing, logger: logger) { [logger] transport, eventLoop in
                             RealtimeSession(
                                 services: services, socket: transport, eventLoop: eventLoop, clientAddress: clientAddress, logger: logger)
+                        }
+                        if let deflate = Self.compression(for: head, services.configuration) {
+                            try channel.pipeline.syncOperations.addHandler(PerMessageDeflateHandler(agreement: deflate))
+                            services.metrics.webSocketsCompressed.increment()
+                        } else {
+                            services.metrics.webSocketsUncompressed.increment()
                         }
                         try channel.pipeline.syncOperations.addHandlers(
                             NIOWebSocketFrameAggregator(
@@ -150,6 +163,13 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
         } catch {
             logger.debug("connection ended before its first request", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The permessage-deflate agreement for an upgrade request, if the client offers one the
+    /// server accepts and compression is on.
+    static func compression(for head: HTTPRequestHead, _ configuration: ServerConfiguration) -> PerMessageDeflateAgreement? {
+        guard configuration.webSocketCompression else { return nil }
+        return PerMessageDeflateAgreement.negotiate(offers: head.headers["Sec-WebSocket-Extensions"])
     }
 
     /// An upgrade to anything but ``path``, one NIO found malformed, or one from a foreign origin:

@@ -87,7 +87,8 @@ final class WebSocketTransport: ChannelDuplexHandler, RealtimeSocket {
         heardSinceLastCheck = true
         pingOutstanding = false
         guard frame.reservedBits.isEmpty else {
-            // No extension is negotiated, so no reserved bit may be set.
+            // permessage-deflate, when agreed, clears RSV1 of what it inflates: any bit left is
+            // one no extension gave a meaning to.
             close(code: .protocolError, reason: "reserved bits set")
             return
         }
@@ -139,6 +140,12 @@ final class WebSocketTransport: ChannelDuplexHandler, RealtimeSocket {
             close(code: .messageTooLarge, reason: "a message is at most \(APILimits.frameBytes) bytes")
         case is NIOWebSocketFrameAggregator.Error:
             close(code: .protocolError, reason: "invalid fragmentation")
+        case PerMessageDeflateError.messageTooLarge:
+            close(code: .messageTooLarge, reason: "a message is at most \(APILimits.frameBytes) bytes, inflated")
+        case PerMessageDeflateError.invalidCompressedData:
+            close(code: .dataInconsistentWithMessage, reason: "invalid compressed data")
+        case PerMessageDeflateError.misplacedCompressionBit:
+            close(code: .protocolError, reason: "RSV1 is only for the first frame of a data message")
         case is NIOWebSocketError:
             // NIO's protocol error handler has already sent its close frame and closes the channel.
             state = .closed

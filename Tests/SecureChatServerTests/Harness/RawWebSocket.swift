@@ -10,6 +10,8 @@ final class RawWebSocket: Sendable {
         var fin = true
         var opcode: UInt8
         var payload: [UInt8]
+        /// RSV1: the message is compressed (permessage-deflate).
+        var rsv1 = false
     }
 
     enum Opcode {
@@ -24,14 +26,16 @@ final class RawWebSocket: Sendable {
     private let channel: any Channel
     private let bytes: Received
 
-    /// The HTTP answer to the upgrade request: its status code and body.
+    /// The HTTP answer to the upgrade request: its status code, head and body.
     let status: Int
+    let responseHead: String
     let responseBody: String
 
-    private init(channel: any Channel, bytes: Received, status: Int, responseBody: String) {
+    private init(channel: any Channel, bytes: Received, status: Int, responseHead: String = "", responseBody: String) {
         self.channel = channel
         self.bytes = bytes
         self.status = status
+        self.responseHead = responseHead
         self.responseBody = responseBody
     }
 
@@ -70,7 +74,7 @@ final class RawWebSocket: Sendable {
         {
             body = String(decoding: try await received.take(count: length) ?? [], as: UTF8.self)
         }
-        return RawWebSocket(channel: channel, bytes: received, status: status, responseBody: body)
+        return RawWebSocket(channel: channel, bytes: received, status: status, responseHead: headText, responseBody: body)
     }
 
     /// Sends one frame, masked as a client must unless `masked` is false.
@@ -109,7 +113,7 @@ final class RawWebSocket: Sendable {
             length = extended.reduce(0) { $0 << 8 | Int($1) }
         }
         guard let payload = try await bytes.take(count: length, timeout: timeout) else { return nil }
-        return Frame(fin: header[0] & 0x80 != 0, opcode: header[0] & 0x0f, payload: payload)
+        return Frame(fin: header[0] & 0x80 != 0, opcode: header[0] & 0x0f, payload: payload, rsv1: header[0] & 0x40 != 0)
     }
 
     /// Skips text frames until a close frame arrives, and returns its code.

@@ -103,6 +103,16 @@ final class ServerProcess: APITransport, @unchecked Sendable {
         port = found
     }
 
+    /// The server's resident memory in bytes (Linux `/proc`), or nil when it is not running.
+    var residentBytes: Int? {
+        guard let process,
+            let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { return nil }
+        return kilobytes * 1024
+    }
+
     /// Sends `signal` and waits for the process to end; returns its termination status. A process
     /// still running after `patience` is killed, so that a hung shutdown fails instead of hanging.
     @discardableResult

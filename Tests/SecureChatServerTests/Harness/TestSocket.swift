@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdWSClient
+import HummingbirdWSCompression
 import Logging
 import NIOSSL
 import NIOWebSocket
@@ -12,15 +13,18 @@ final class TestSocket: Sendable {
     private let task: Task<Void, Never>
 
     /// Connects to `/v1/ws` without saying anything yet.
-    /// `tls`: over WSS, trusting what it says.
-    init(port: Int, maxFrameSize: Int = 1 << 20, tls: TLSConfiguration? = nil) async throws {
+    /// `tls`: over WSS, trusting what it says. `compression`: offers permessage-deflate, with
+    /// HummingbirdWSCompression (an implementation independent of the server's).
+    init(port: Int, maxFrameSize: Int = 1 << 20, tls: TLSConfiguration? = nil, compression: Bool = false) async throws {
         let inbox = self.inbox
         task = Task {
             do {
                 let close = try await WebSocketClient.connect(
                     // TLS names the server in SNI, which cannot carry an address: by name then.
                     url: tls == nil ? "ws://127.0.0.1:\(port)/v1/ws" : "wss://localhost:\(port)/v1/ws",
-                    configuration: .init(maxFrameSize: maxFrameSize),
+                    configuration: .init(
+                        maxFrameSize: maxFrameSize,
+                        extensions: compression ? [.perMessageDeflate(noContextTakeover: true, maxDecompressedFrameSize: maxFrameSize)] : []),
                     tlsConfiguration: tls, logger: Logger(label: "test-socket")
                 ) { inbound, outbound, _ in
                     await inbox.attach(outbound)
@@ -37,8 +41,8 @@ final class TestSocket: Sendable {
     }
 
     /// Connects and says hello as `user`'s device, expecting `welcome`.
-    static func connect(_ user: TestUser, port: Int, resumeAfter: Int64? = nil) async throws -> TestSocket {
-        let socket = try await TestSocket(port: port)
+    static func connect(_ user: TestUser, port: Int, resumeAfter: Int64? = nil, compression: Bool = false) async throws -> TestSocket {
+        let socket = try await TestSocket(port: port, compression: compression)
         try await socket.send(.hello(.init(token: user.accessToken, deviceId: user.deviceId, resumeAfter: resumeAfter)))
         let first = try await socket.next()
         guard case .welcome = first else {
@@ -84,6 +88,12 @@ final class TestSocket: Sendable {
         try? await inbox.close()
         _ = await inbox.waitForClose(timeout: 5)
         task.cancel()
+    }
+
+    /// Goes away without a close frame, as a phone losing its network does.
+    func drop() async {
+        task.cancel()
+        _ = await inbox.waitForClose(timeout: 5)
     }
 }
 

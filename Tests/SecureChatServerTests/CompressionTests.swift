@@ -4,6 +4,7 @@ import NIOCore
 import NIOEmbedded
 import NIOWebSocket
 import SecureChatAPI
+import SecureChatTestSupport
 import Testing
 
 @testable import SecureChatServer
@@ -33,10 +34,27 @@ struct CompressionNegotiationTests {
             "permessage-deflate; mystery", "permessage-deflate; client_max_window_bits=16", "permessage-deflate; client_max_window_bits=7",
             "permessage-deflate; server_max_window_bits", "permessage-deflate; server_max_window_bits=8",
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover", "permessage-deflate; client_no_context_takeover=1",
-            "x-webkit-deflate-frame", "",
+            "x-webkit-deflate-frame", "", "permessage-deflate; ", "permessage-deflate;=", "permessage-deflate; ;x", "permessage-deflate; =1",
+            "permessage-deflate; client_max_window_bits=", "permessage-deflate;;",
         ])
     func declined(offer: String) {
         #expect(PerMessageDeflateAgreement.negotiate(offers: [offer]) == nil)
+    }
+
+    /// The header is read before authentication: no value may crash it.
+    @Test("random headers made of the grammar's characters are answered or declined, never a crash")
+    func randomHeaders() {
+        var generator = SeededGenerator(seed: 7692)
+        let pieces = ["permessage-deflate", ";", "=", ",", " ", "\"", "server_no_context_takeover", "client_max_window_bits", "15", "8", "x", ""]
+        var accepted = 0
+        for _ in 0..<20_000 {
+            let header = (0..<Int.random(in: 0...8, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            if let agreement = PerMessageDeflateAgreement.negotiate(offers: [header]) {
+                accepted += 1
+                #expect(agreement.responseHeader.hasPrefix(CompressionNegotiationTests.answer), "\(header)")
+            }
+        }
+        #expect(accepted > 0)
     }
 }
 
@@ -155,9 +173,13 @@ struct CompressionTests {
             ("bomb", UInt16(1009)),
             // Not a deflate stream: 1007.
             ("garbage", UInt16(1007)),
-            // RSV1 on a control frame or on a continuation: 1002.
+            // RSV1 on a control frame or on a continuation, RSV2 on a compressed message: 1002.
             ("compressed ping", UInt16(1002)),
             ("compressed continuation", UInt16(1002)),
+            ("RSV2 on a compressed message", UInt16(1002)),
+            // A message started before a fragmented one ended, compressed or not: 1002.
+            ("a message inside a compressed fragmented one", UInt16(1002)),
+            ("a compressed message inside a fragmented one", UInt16(1002)),
         ])
     func refusals(kind: String, code: UInt16) async throws {
         try await TestServer.withLive { server in
@@ -172,11 +194,36 @@ struct CompressionTests {
                 try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: [0xff, 0xff, 0xff, 0xff, 0x00]), reservedBits: 0b100)
             case "compressed ping":
                 try await socket.send(.init(opcode: RawWebSocket.Opcode.ping, payload: []), reservedBits: 0b100)
-            default:
+            case "compressed continuation":
                 try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: Array("{".utf8)))
                 try await socket.send(.init(fin: true, opcode: RawWebSocket.Opcode.continuation, payload: try Self.deflate(Array("}".utf8))), reservedBits: 0b100)
+            case "RSV2 on a compressed message":
+                try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: try Self.deflate(Array(#"{"type":"ack","seq":1}"#.utf8))), reservedBits: 0b110)
+            case "a message inside a compressed fragmented one":
+                let compressed = try Self.deflate(Array(#"{"type":"ack","seq":1}"#.utf8))
+                try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: Array(compressed.prefix(4))), reservedBits: 0b100)
+                try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: Array(#"{"type":"ack","seq":1}"#.utf8)))
+            default:
+                try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: Array("{".utf8)))
+                try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: try Self.deflate(Array(#"{"type":"ack","seq":1}"#.utf8))), reservedBits: 0b100)
             }
             #expect(try await socket.closeCode() == code)
+        }
+    }
+
+    @Test("what arrives compressed while hello is checked is bounded in bytes, not only in frames")
+    func boundedBeforeWelcome() async throws {
+        try await TestServer.withLive { server in
+            let alice = try await TestUser.make("alice", on: server)
+            let socket = try await RawWebSocket.connect(port: server.port, extraHeaders: [Self.offer])
+            let hello = try APIJSON.makeEncoder().encode(ClientFrame.hello(.init(token: alice.accessToken, deviceId: alice.deviceId)))
+            // Each a few hundred bytes on the wire, 400 KB once inflated; in one write with the
+            // hello, so that they arrive while it is being checked.
+            let padded = try Self.deflate(Array(#"{"type":"ack","seq":1,"pad":""#.utf8) + [UInt8](repeating: 0x20, count: 400_000) + Array(#""}"#.utf8))
+            var frames: [(RawWebSocket.Frame, UInt8)] = [(.init(opcode: RawWebSocket.Opcode.text, payload: Array(hello)), 0)]
+            for _ in 0..<4 { frames.append((.init(opcode: RawWebSocket.Opcode.text, payload: padded), 0b100)) }
+            try await socket.send(frames)
+            #expect(try await socket.closeCode() == 1008)
         }
     }
 

@@ -59,43 +59,24 @@ extension RealBinaryTests {
             return nil
         }
 
-        /// One message at a time, each sent again with the same id until it is accepted: what a
-        /// client does when the server says `unavailable` or the socket drops.
+        /// Up to 100 sends in flight, as the SDK sends its outbox; whenever the socket is lost (the
+        /// server closes it after a send it could not store), reconnects and sends again, with the
+        /// same ids, everything not yet accepted, in order. A send committed before an earlier one
+        /// of its connection would show as an `accepted` out of order, or as a receiver's gap.
         static func send(from sender: TestUser, to recipient: TestUser, port: Int, tally: DeliveryTally) async throws {
             let deadline = ContinuousClock.now + .seconds(120)
-            var socket: TestSocket?
-            var index = 0
-            while index < messageCount {
+            while await tally.accepted.count < messageCount {
                 guard ContinuousClock.now < deadline else {
-                    Issue.record("the sender is stuck at message \(index)")
+                    Issue.record("the sender is stuck at message \(await tally.accepted.count)")
                     break
                 }
-                guard let open = socket else {
-                    socket = await connect(sender, port: port)
-                    if socket == nil { try await Task.sleep(for: .milliseconds(200)) }
+                guard let socket = await connect(sender, port: port) else {
+                    try await Task.sleep(for: .milliseconds(200))
                     continue
                 }
-                let frame = ClientFrame.send(
-                    .init(id: "m\(index)", recipients: [.init(userId: recipient.userId, deviceId: recipient.deviceId, ciphertext: Data("\(index)".utf8))]))
-                guard (try? await open.send(frame)) != nil else {
-                    socket = nil
-                    continue
-                }
-                switch try? await open.next(timeout: 30) {
-                case .accepted(let accepted)? where accepted.id == "m\(index)":
-                    await tally.accept(index)
-                    index += 1
-                case .error(let error)? where error.id == "m\(index)":
-                    #expect(error.code == .unavailable, "\(error)")
-                    try await Task.sleep(for: .milliseconds(100))
-                case nil:
-                    await open.close()
-                    socket = nil
-                default:
-                    break
-                }
+                await SustainedTraffic.send(count: messageCount, from: socket, to: recipient, tally: tally)
+                await socket.close()
             }
-            await socket?.close()
             await tally.stopSender(true)
         }
 

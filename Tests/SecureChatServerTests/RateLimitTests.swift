@@ -119,6 +119,36 @@ struct RateLimitTests {
         }
     }
 
+    @Test("failed logins for one username from many addresses back off for everyone, for a minute at most")
+    func distributedGuessing() async throws {
+        try await TestServer.withLive(configure: { configuration in
+            configuration.trustedProxies = Self.loopback
+            configuration.rateLimits.failedLoginsPerAccountBeforeBackoff = 4
+            configuration.metricsToken = MetricsTests.token
+        }) { server in
+            _ = try await TestUser.make("alice", on: server)
+            _ = try await TestUser.make("bob", on: server)
+            let wrong = LoginRequest(username: "alice", password: "not her password")
+            // Four guesses, each from an address of its own: none reaches its per-address backoff.
+            for index in 0..<4 {
+                try await server.expectError(
+                    .post, "/v1/sessions", json: wrong, headers: Self.from("198.51.100.\(index)"), status: .unauthorized, code: .invalidCredentials)
+            }
+            try await server.expectError(
+                .post, "/v1/sessions", json: wrong, headers: Self.from("198.51.100.50"), status: .tooManyRequests, code: .rateLimited)
+            // The backoff is the account's: its owner waits too, but never long, and others do not.
+            let right = LoginRequest(username: "alice", password: "correct horse battery staple")
+            let refused = try await server.request(.post, "/v1/sessions", token: nil, json: right, raw: nil, headers: Self.from("192.0.2.10"))
+            #expect(refused.status == .tooManyRequests)
+            let bob = LoginRequest(username: "bob", password: "correct horse battery staple")
+            #expect(try await server.request(.post, "/v1/sessions", token: nil, json: bob, raw: nil, headers: Self.from("198.51.100.50")).status == .ok)
+            server.clock.advance(by: 60)
+            #expect(try await server.request(.post, "/v1/sessions", token: nil, json: right, raw: nil, headers: Self.from("192.0.2.10")).status == .ok)
+            let values = try await MetricsTests.scrape(server)
+            #expect((values[#"securechat_rate_limited_total{limit="failed_logins_per_account"}"#] ?? 0) >= 2)
+        }
+    }
+
     @Test("a logged-in user's password, asked again to change it, backs off like a login")
     func changePasswordBackoff() async throws {
         try await TestServer.withLive { server in

@@ -114,6 +114,11 @@ public struct RateLimits: Sendable {
     /// Failed logins per username, and per client address, before each further attempt waits
     /// (1 s, doubling up to ``maximumBackoff``).
     public var failedLoginsBeforeBackoff = 5
+    /// Failed logins for one username from all addresses together before each further attempt,
+    /// from anywhere, waits (1 s, doubling up to ``maximumAccountBackoff``): a guesser with many
+    /// addresses gets about one guess a minute, and the owner is never locked out for longer.
+    public var failedLoginsPerAccountBeforeBackoff = 50
+    public var maximumAccountBackoff: TimeInterval = 60
     /// Wrong passwords per room and client address before the same backoff.
     public var wrongRoomPasswordsBeforeBackoff = 5
     public var maximumBackoff: TimeInterval = 900
@@ -137,6 +142,7 @@ public struct RateLimits: Sendable {
         limits.passwordChecksPerAddress = none
         limits.roomsCreatedPerAccount = none
         limits.failedLoginsBeforeBackoff = .max
+        limits.failedLoginsPerAccountBeforeBackoff = .max
         limits.wrongRoomPasswordsBeforeBackoff = .max
         limits.framesPerSocket = none
         limits.bytesPerSocket = none
@@ -160,6 +166,7 @@ extension RateLimits {
     ] }
     static var countNames: [String: WritableKeyPath<RateLimits, Int>] { [
         "failed_logins_before_backoff": \.failedLoginsBeforeBackoff,
+        "failed_logins_per_account_before_backoff": \.failedLoginsPerAccountBeforeBackoff,
         "wrong_room_passwords_before_backoff": \.wrongRoomPasswordsBeforeBackoff, "sockets_per_address": \.socketsPerAddress,
     ] }
 

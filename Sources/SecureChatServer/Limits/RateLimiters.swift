@@ -13,6 +13,7 @@ struct RateLimiters: Sendable {
     let roomsCreatedPerAccount: KeyedTokenBuckets
     let turnCredentialsPerAccount: KeyedTokenBuckets
     let failedLogins: FailureBackoff
+    let failedLoginsPerAccount: FailureBackoff
     let wrongRoomPasswords: FailureBackoff
     let sockets = SocketCounter()
     let metrics: ServerMetrics
@@ -26,6 +27,8 @@ struct RateLimiters: Sendable {
         roomsCreatedPerAccount = KeyedTokenBuckets(rules.roomsCreatedPerAccount)
         turnCredentialsPerAccount = KeyedTokenBuckets(rules.turnCredentialsPerAccount)
         failedLogins = FailureBackoff(freeFailures: rules.failedLoginsBeforeBackoff, maximumWait: rules.maximumBackoff)
+        failedLoginsPerAccount = FailureBackoff(
+            freeFailures: rules.failedLoginsPerAccountBeforeBackoff, maximumWait: rules.maximumAccountBackoff)
         wrongRoomPasswords = FailureBackoff(freeFailures: rules.wrongRoomPasswordsBeforeBackoff, maximumWait: rules.maximumBackoff)
     }
 

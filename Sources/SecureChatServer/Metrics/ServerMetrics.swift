@@ -93,7 +93,7 @@ public final class ServerMetrics: Sendable {
     /// The `limit` label values of `securechat_rate_limited_total`.
     static let limitNames = [
         "requests_per_address", "requests_per_account", "password_checks_per_address", "rooms_created_per_account",
-        "turn_credentials_per_account", "failed_logins", "wrong_room_passwords", "socket_budget", "sockets_per_address",
+        "turn_credentials_per_account", "failed_logins", "failed_logins_per_account", "wrong_room_passwords", "socket_budget", "sockets_per_address",
     ]
     private static var rateLimitedDescriptor: MetricNameDescriptor {
         MetricNameDescriptor(

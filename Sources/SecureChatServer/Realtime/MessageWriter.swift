@@ -7,15 +7,24 @@ import SecureChatAPI
 /// that arrived while the previous transaction was being committed ("group commit").
 ///
 /// A sender's `accepted` is written only after its batch is durable, and batches are committed in
-/// arrival order, so each connection's sends keep their order. After each commit the deliveries go
-/// to ``DeliveryHub`` for the devices that are connected. On graceful shutdown the writer commits
-/// what it holds before it returns.
+/// arrival order, so each connection's sends keep their order. A failed batch breaks the
+/// ``SendChain`` of every connection it held a send of: that connection's later sends, queued or
+/// still to come, are refused too, and its session closes the socket. The client sends them all
+/// again, in order, on its next connection; without this, a send queued behind a failed one could
+/// be committed before the failed one's retry. After each commit the deliveries go to
+/// ``DeliveryHub`` for the devices that are connected. On graceful shutdown the writer commits what
+/// it holds before it returns.
 final class MessageWriter: Service, Sendable {
     typealias Completion = @Sendable (Result<SendOutcome, any Error>) -> Void
 
     private struct Job {
         var send: PendingSend
+        var chain: SendChain
         var completion: Completion
+    }
+
+    private static var chainBroken: APIFailure {
+        APIFailure(.serviceUnavailable, .unavailable, "an earlier message on this connection could not be stored; send again, in order")
     }
 
     private struct State {
@@ -51,15 +60,17 @@ final class MessageWriter: Service, Sendable {
         self.logger = logger
     }
 
-    /// Queues a send; `completion` runs once it is durable or refused, in queue order.
-    func enqueue(_ send: PendingSend, completion: @escaping Completion) {
-        let refused = state.withLockedValue { state -> Bool in
-            if state.stopping { return true }
-            state.jobs.append(Job(send: send, completion: completion))
-            return false
+    /// Queues a send of the connection `chain` stands for; `completion` runs once it is durable or
+    /// refused, in queue order.
+    func enqueue(_ send: PendingSend, chain: SendChain, completion: @escaping Completion) {
+        let refusal = state.withLockedValue { state -> APIFailure? in
+            if state.stopping { return APIFailure(.serviceUnavailable, .unavailable, "the server is shutting down; send again") }
+            if chain.isBroken { return Self.chainBroken }
+            state.jobs.append(Job(send: send, chain: chain, completion: completion))
+            return nil
         }
-        if refused {
-            completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "the server is shutting down; send again")))
+        if let refusal {
+            completion(.failure(refusal))
             return
         }
         wake()
@@ -108,16 +119,21 @@ final class MessageWriter: Service, Sendable {
 
     private func nextBatch() async -> ([Job], [Int64: Int64], Bool) {
         while true {
+            var refused: [Job] = []
             let taken = state.withLockedValue { state -> ([Job], [Int64: Int64], Bool)? in
                 if state.jobs.isEmpty && state.acks.isEmpty && !state.stopping { return nil }
                 let count = min(state.jobs.count, Self.maximumBatch)
-                let jobs = Array(state.jobs.prefix(count))
+                var jobs = Array(state.jobs.prefix(count))
                 state.jobs.removeFirst(count)
+                // Sends queued behind a failed one of their connection are not committed.
+                refused = jobs.filter(\.chain.isBroken)
+                if !refused.isEmpty { jobs.removeAll(where: \.chain.isBroken) }
                 let acks = state.acks
                 state.acks = [:]
                 state.committingAcks = acks
                 return (jobs, acks, state.stopping)
             }
+            for job in refused { job.completion(.failure(Self.chainBroken)) }
             if let taken { return taken }
             await withCheckedContinuation { continuation in
                 let resumeNow = state.withLockedValue { state -> Bool in
@@ -163,7 +179,25 @@ final class MessageWriter: Service, Sendable {
                 state.committingAcks = [:]
                 state.failedSinceLastCommit = true
             }
-            for job in jobs { job.completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again"))) }
+            for job in jobs {
+                // Before the completion: a send the session makes in reaction must find it broken.
+                job.chain.breakChain()
+                job.completion(.failure(APIFailure(.serviceUnavailable, .unavailable, "storing the message failed; send again")))
+            }
         }
+    }
+}
+
+/// The sends of one connection, in order. Broken once one of them failed to be stored: none of
+/// the connection's later sends may be committed before the client has sent that one again.
+final class SendChain: Sendable {
+    private let broken = NIOLockedValueBox(false)
+
+    init() {}
+
+    var isBroken: Bool { broken.withLockedValue { $0 } }
+
+    func breakChain() {
+        broken.withLockedValue { $0 = true }
     }
 }

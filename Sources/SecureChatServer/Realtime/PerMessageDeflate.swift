@@ -30,7 +30,7 @@ struct PerMessageDeflateAgreement: Equatable, Sendable {
     static func negotiate(offers headerValues: [String]) -> PerMessageDeflateAgreement? {
         for value in headerValues {
             for offer in value.split(separator: ",") {
-                let parts = offer.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+                let parts = offer.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard parts.first?.lowercased() == "permessage-deflate" else { continue }
                 if let agreement = accept(parameters: parts.dropFirst()) { return agreement }
             }
@@ -43,8 +43,11 @@ struct PerMessageDeflateAgreement: Equatable, Sendable {
         var agreement = PerMessageDeflateAgreement()
         var seen = Set<String>()
         for parameter in parameters {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            let name = pair[0].lowercased()
+            // Kept empty: `permessage-deflate; ` and `; =` are malformed offers, declined.
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let first = pair.first, !first.isEmpty else { return nil }
+            let name = first.lowercased()
             let value = pair.count == 2 ? pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : nil
             guard seen.insert(name).inserted else { return nil }
             switch name {
@@ -73,8 +76,11 @@ enum PerMessageDeflateError: Error {
     case messageTooLarge
     /// Not a valid deflate stream.
     case invalidCompressedData
-    /// RSV1 on a control frame or a continuation, where RFC 7692 forbids it.
-    case misplacedCompressionBit
+    /// RSV1 on a control frame or a continuation, where RFC 7692 forbids it, or RSV2 or RSV3 on
+    /// a compressed message (no extension gives them a meaning).
+    case misplacedReservedBit
+    /// A data frame that starts a message while a fragmented one is unfinished (RFC 6455 §5.4).
+    case interleavedMessage
 }
 
 /// permessage-deflate for one WebSocket, between NIO's frame codec and the frame aggregator:
@@ -96,7 +102,8 @@ final class PerMessageDeflateHandler: ChannelDuplexHandler {
     private let limit: Int
     /// A compressed message arriving in fragments: its opcode and the compressed bytes so far.
     private var gathering: (opcode: WebSocketOpcode, bytes: ByteBuffer, fragments: Int)?
-    /// An uncompressed fragmented message is under way: its continuations pass through.
+    /// An uncompressed fragmented message is under way: its continuations pass through, and no
+    /// compressed message may start before it ends.
     private var passingFragments = false
 
     init(agreement: PerMessageDeflateAgreement, limit: Int = APILimits.frameBytes) {
@@ -110,7 +117,10 @@ final class PerMessageDeflateHandler: ChannelDuplexHandler {
         do {
             switch frame.opcode {
             case .text, .binary:
+                guard gathering == nil, !passingFragments else { throw PerMessageDeflateError.interleavedMessage }
                 if compressed {
+                    // Inflated, the frame loses its reserved bits: RSV2 and RSV3 are checked here.
+                    guard !frame.rsv2, !frame.rsv3 else { throw PerMessageDeflateError.misplacedReservedBit }
                     var bytes = frame.unmaskedData
                     if frame.fin {
                         context.fireChannelRead(wrapInboundOut(try inflated(frame.opcode, &bytes, allocator: context.channel.allocator)))
@@ -121,27 +131,28 @@ final class PerMessageDeflateHandler: ChannelDuplexHandler {
                 }
                 passingFragments = !frame.fin
             case .continuation:
-                guard !compressed else { throw PerMessageDeflateError.misplacedCompressionBit }
-                if var message = gathering {
+                guard !compressed else { throw PerMessageDeflateError.misplacedReservedBit }
+                if gathering != nil {
+                    guard !frame.rsv2, !frame.rsv3 else { throw PerMessageDeflateError.misplacedReservedBit }
                     var fragment = frame.unmaskedData
-                    message.fragments += 1
-                    guard message.bytes.readableBytes + fragment.readableBytes <= limit, message.fragments <= 256 else {
+                    gathering!.fragments += 1
+                    guard gathering!.bytes.readableBytes + fragment.readableBytes <= limit, gathering!.fragments <= 256 else {
                         throw PerMessageDeflateError.messageTooLarge
                     }
-                    message.bytes.writeBuffer(&fragment)
-                    gathering = message
-                    if frame.fin {
-                        gathering = nil
+                    // In place: a copy of the tuple would make each fragment copy all the others.
+                    gathering!.bytes.writeBuffer(&fragment)
+                    if frame.fin, var message = gathering.take() {
                         context.fireChannelRead(wrapInboundOut(try inflated(message.opcode, &message.bytes, allocator: context.channel.allocator)))
                     }
                     return
                 }
                 if frame.fin { passingFragments = false }
             default:
-                guard !compressed else { throw PerMessageDeflateError.misplacedCompressionBit }
+                guard !compressed else { throw PerMessageDeflateError.misplacedReservedBit }
             }
         } catch {
             gathering = nil
+            passingFragments = false
             context.fireErrorCaught(error)
             return
         }

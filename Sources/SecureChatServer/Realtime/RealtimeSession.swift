@@ -17,6 +17,8 @@ final class RealtimeSession {
     static let maximumInFlightSends = 256
     /// Frames that may arrive while `hello` is being checked.
     static let maximumFramesBeforeWelcome = 64
+    /// Bytes those frames may hold together.
+    static let maximumBytesBeforeWelcome = 2 * APILimits.frameBytes
 
     private enum Phase {
         case awaitingHello
@@ -52,6 +54,8 @@ final class RealtimeSession {
     private var heldLiveOverflowed = false
     private var announcedCaughtUp = false
     private var inFlightSends = 0
+    /// This connection's sends, for ``MessageWriter``: broken by a failed send, which closes the socket.
+    private let sendChain = SendChain()
 
     private static let decoder = APIJSON.makeDecoder()
     private static let encoder = APIJSON.makeEncoder()
@@ -108,7 +112,10 @@ final class RealtimeSession {
             helloTimeout?.cancel()
             authenticate(text)
         case .authenticating(var held):
-            guard held.count < Self.maximumFramesBeforeWelcome else {
+            // Bytes too: with compression a short frame can inflate to a whole message.
+            guard held.count < Self.maximumFramesBeforeWelcome,
+                held.reduce(text.readableBytes, { $0 + $1.readableBytes }) <= Self.maximumBytesBeforeWelcome
+            else {
                 close(.rateLimited, "too many frames before welcome")
                 return
             }
@@ -248,7 +255,7 @@ final class RealtimeSession {
             inFlightSends += 1
             if inFlightSends == Self.maximumInFlightSends { socket?.pauseReading(.sendsInFlight) }
             let session = loopBound
-            services.writer.enqueue(pending) { result in
+            services.writer.enqueue(pending, chain: sendChain) { result in
                 session.eventLoop.execute { session.value.sendCompleted(result, id: send.id) }
             }
         case .ephemeral(let ephemeral):
@@ -298,6 +305,11 @@ final class RealtimeSession {
             sendFrame(.error(.init(code: code, message: message, id: id)))
         case .failure(let error):
             sendFrame(.error(Self.errorFrame(error, id: id)))
+            // The sends after this one on this socket are refused too (``SendChain``): the client
+            // sends them again, in order, on a new connection.
+            if sendChain.isBroken {
+                close(.unavailable, "a message could not be stored; reconnect and send again", closeCode: .unexpectedServerError)
+            }
         }
     }
 

@@ -144,8 +144,10 @@ final class WebSocketTransport: ChannelDuplexHandler, RealtimeSocket {
             close(code: .messageTooLarge, reason: "a message is at most \(APILimits.frameBytes) bytes, inflated")
         case PerMessageDeflateError.invalidCompressedData:
             close(code: .dataInconsistentWithMessage, reason: "invalid compressed data")
-        case PerMessageDeflateError.misplacedCompressionBit:
-            close(code: .protocolError, reason: "RSV1 is only for the first frame of a data message")
+        case PerMessageDeflateError.misplacedReservedBit:
+            close(code: .protocolError, reason: "reserved bits set where no extension uses them")
+        case PerMessageDeflateError.interleavedMessage:
+            close(code: .protocolError, reason: "a message started before the fragmented one ended")
         case is NIOWebSocketError:
             // NIO's protocol error handler has already sent its close frame and closes the channel.
             state = .closed

@@ -43,23 +43,31 @@ struct AccountController {
     @Sendable func login(_ request: Request, context: ChatRequestContext) async throws -> TokenResponse {
         let body = try await APIRequestDecoding.decode(LoginRequest.self, from: request)
         let username = body.username.lowercased()
-        // Per username and address: guessing is slow, and nobody can lock a user out from elsewhere.
-        // No username is longer than 64 bytes: a longer one must not grow the limiter's memory.
-        let limiterKey = "\(String(decoding: username.utf8.prefix(64), as: UTF8.self))|\(ClientAddress.limitKey(context.remoteAddress))"
+        // Per username and address: guessing from one place is slow. Per username from everywhere,
+        // with a short cap: guessing from many addresses is slow too, and nobody can lock a user
+        // out for more than a minute. No username is longer than 64 bytes: a longer one must not
+        // grow the limiters' memory.
+        let accountKey = String(decoding: username.utf8.prefix(64), as: UTF8.self)
+        let limiterKey = "\(accountKey)|\(ClientAddress.limitKey(context.remoteAddress))"
         try services.limits.check(
             services.limits.failedLogins, limiterKey, limit: "failed_logins", now: services.now,
             message: "too many failed logins; try again later")
+        try services.limits.check(
+            services.limits.failedLoginsPerAccount, accountKey, limit: "failed_logins_per_account", now: services.now,
+            message: "too many failed logins for this account; try again later")
         try services.chargePasswordCheck(from: context.remoteAddress)
         let user = username.utf8.count <= 64 ? try await services.store.user(username: username) : nil
         guard body.password.utf8.count <= 1024, try await services.passwords.verify(body.password, hash: user?.passwordHash), let user
         else {
             services.limits.failedLogins.recordFailure(limiterKey, now: services.now)
+            services.limits.failedLoginsPerAccount.recordFailure(accountKey, now: services.now)
             context.logger.notice("failed login")
             // An unknown username is not kept: people sometimes type their password there.
             await services.audit(.loginFailed, user: user?.id, from: context.remoteAddress, user == nil ? "unknown account" : "")
             throw APIFailure(.unauthorized, .invalidCredentials, "wrong username or password")
         }
         services.limits.failedLogins.recordSuccess(limiterKey)
+        services.limits.failedLoginsPerAccount.recordSuccess(accountKey)
         let sessionId = Identifiers.make()
         let refresh = Self.makeRefreshToken()
         let now = services.now

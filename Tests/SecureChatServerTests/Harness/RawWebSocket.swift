@@ -77,9 +77,19 @@ final class RawWebSocket: Sendable {
         return RawWebSocket(channel: channel, bytes: received, status: status, responseHead: headText, responseBody: body)
     }
 
-    /// Sends one frame, masked as a client must unless `masked` is false.
+    /// Sends one frame, masked as a client must.
     func send(_ frame: Frame, reservedBits: UInt8 = 0) async throws {
+        try await send([(frame, reservedBits)])
+    }
+
+    /// Sends frames in one write, so that the server reads them together.
+    func send(_ frames: [(Frame, UInt8)]) async throws {
         var buffer = ByteBuffer()
+        for (frame, reservedBits) in frames { Self.encode(frame, reservedBits: reservedBits, into: &buffer) }
+        try await channel.writeAndFlush(buffer)
+    }
+
+    private static func encode(_ frame: Frame, reservedBits: UInt8, into buffer: inout ByteBuffer) {
         buffer.writeInteger((frame.fin ? 0x80 : 0) | (reservedBits << 4) | frame.opcode)
         let count = frame.payload.count
         if count < 126 {
@@ -94,7 +104,6 @@ final class RawWebSocket: Sendable {
         let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
         buffer.writeBytes(mask)
         buffer.writeBytes(frame.payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
-        try await channel.writeAndFlush(buffer)
     }
 
     func sendText(_ text: String) async throws {

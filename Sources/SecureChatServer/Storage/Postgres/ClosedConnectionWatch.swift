@@ -50,7 +50,20 @@ final class ClosedConnectionWatch: Sendable {
         on connection: PostgresConnection, logger: Logger, _ work: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let key = ObjectIdentifier(connection)
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+        // The work runs in a task of its own: the caller's cancellation is passed on to it.
+        let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        return try await withTaskCancellationHandler {
+            try await watch(key, connection, logger, work, running)
+        } onCancel: {
+            running.withLockedValue { $0 }?.cancel()
+        }
+    }
+
+    private func watch<Value: Sendable>(
+        _ key: ObjectIdentifier, _ connection: PostgresConnection, _ logger: Logger,
+        _ work: @escaping @Sendable () async throws -> Value, _ running: NIOLockedValueBox<Task<Void, Never>?>
+    ) async throws -> Value {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
             let answer = NIOLockedValueBox<CheckedContinuation<Value, any Error>?>(continuation)
             let (token, firstSeen) = state.withLockedValue { state -> (UInt64, Bool) in
                 let token = state.nextToken
@@ -69,12 +82,15 @@ final class ClosedConnectionWatch: Sendable {
                     connection.eventLoop.scheduleTask(in: self.grace) { self.abandonWaiters(of: key) }
                 }
             }
-            Task {
+            let task = Task {
                 let result: Result<Value, any Error>
                 do { result = .success(try await work()) } catch { result = .failure(error) }
                 self.state.withLockedValue { _ = $0.watched[key]?.waiters.removeValue(forKey: token) }
                 answer.withLockedValue { $0.take() }?.resume(with: result)
             }
+            running.withLockedValue { $0 = task }
+            // Cancelled before the task existed: the handler found nothing to cancel.
+            if Task.isCancelled { task.cancel() }
         }
     }
 

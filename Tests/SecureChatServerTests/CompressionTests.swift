@@ -177,6 +177,7 @@ struct CompressionTests {
             ("compressed ping", UInt16(1002)),
             ("compressed continuation", UInt16(1002)),
             ("RSV2 on a compressed message", UInt16(1002)),
+            ("RSV3 on a continuation of an uncompressed message", UInt16(1002)),
             // A message started before a fragmented one ended, compressed or not: 1002.
             ("a message inside a compressed fragmented one", UInt16(1002)),
             ("a compressed message inside a fragmented one", UInt16(1002)),
@@ -199,6 +200,9 @@ struct CompressionTests {
                 try await socket.send(.init(fin: true, opcode: RawWebSocket.Opcode.continuation, payload: try Self.deflate(Array("}".utf8))), reservedBits: 0b100)
             case "RSV2 on a compressed message":
                 try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: try Self.deflate(Array(#"{"type":"ack","seq":1}"#.utf8))), reservedBits: 0b110)
+            case "RSV3 on a continuation of an uncompressed message":
+                try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: Array(#"{"type":"ack","#.utf8)))
+                try await socket.send(.init(fin: true, opcode: RawWebSocket.Opcode.continuation, payload: Array(#""seq":1}"#.utf8)), reservedBits: 0b001)
             case "a message inside a compressed fragmented one":
                 let compressed = try Self.deflate(Array(#"{"type":"ack","seq":1}"#.utf8))
                 try await socket.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: Array(compressed.prefix(4))), reservedBits: 0b100)
@@ -238,8 +242,13 @@ struct CompressionTests {
             #expect(!socket.responseHead.lowercased().contains("sec-websocket-extensions"))
             try await socket.send(.init(opcode: RawWebSocket.Opcode.text, payload: try Self.deflate(Array("{}".utf8))), reservedBits: 0b100)
             #expect(try await socket.closeCode() == 1002)
+            // On a fragment too, which NIO's aggregator would join into a frame without the bit.
+            let fragmented = try await RawWebSocket.connect(port: server.port)
+            try await fragmented.send(.init(fin: false, opcode: RawWebSocket.Opcode.text, payload: Array("{".utf8)), reservedBits: 0b100)
+            try await fragmented.send(.init(fin: true, opcode: RawWebSocket.Opcode.continuation, payload: Array("}".utf8)))
+            #expect(try await fragmented.closeCode() == 1002)
             let values = try await MetricsTests.scrape(server)
-            #expect(values[#"securechat_websocket_upgrades_total{compression="none"}"#] == 1)
+            #expect(values[#"securechat_websocket_upgrades_total{compression="none"}"#] == 2)
         }
     }
 }

@@ -121,13 +121,15 @@ final class MessageWriter: Service, Sendable {
         while true {
             var refused: [Job] = []
             let taken = state.withLockedValue { state -> ([Job], [Int64: Int64], Bool)? in
+                // Sends queued behind a failed one of their connection are not committed. Taken out
+                // of the whole queue first: an empty batch then means an empty queue (shutdown
+                // returns only then), and batches stay full.
+                refused = state.jobs.filter(\.chain.isBroken)
+                if !refused.isEmpty { state.jobs.removeAll(where: \.chain.isBroken) }
                 if state.jobs.isEmpty && state.acks.isEmpty && !state.stopping { return nil }
                 let count = min(state.jobs.count, Self.maximumBatch)
-                var jobs = Array(state.jobs.prefix(count))
+                let jobs = Array(state.jobs.prefix(count))
                 state.jobs.removeFirst(count)
-                // Sends queued behind a failed one of their connection are not committed.
-                refused = jobs.filter(\.chain.isBroken)
-                if !refused.isEmpty { jobs.removeAll(where: \.chain.isBroken) }
                 let acks = state.acks
                 state.acks = [:]
                 state.committingAcks = acks

@@ -76,8 +76,8 @@ enum PerMessageDeflateError: Error {
     case messageTooLarge
     /// Not a valid deflate stream.
     case invalidCompressedData
-    /// RSV1 on a control frame or a continuation, where RFC 7692 forbids it, or RSV2 or RSV3 on
-    /// a compressed message (no extension gives them a meaning).
+    /// RSV1 on a control frame or a continuation, where RFC 7692 forbids it; RSV2 or RSV3
+    /// anywhere; any reserved bit when no extension was agreed (``ReservedBitsGuard``).
     case misplacedReservedBit
     /// A data frame that starts a message while a fragmented one is unfinished (RFC 6455 §5.4).
     case interleavedMessage
@@ -115,12 +115,13 @@ final class PerMessageDeflateHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         let compressed = frame.rsv1
         do {
+            // Checked here, on every frame: inflating a message, or NIO's aggregator joining
+            // fragments, makes a frame without reserved bits, so the transport would not see them.
+            guard !frame.rsv2, !frame.rsv3 else { throw PerMessageDeflateError.misplacedReservedBit }
             switch frame.opcode {
             case .text, .binary:
                 guard gathering == nil, !passingFragments else { throw PerMessageDeflateError.interleavedMessage }
                 if compressed {
-                    // Inflated, the frame loses its reserved bits: RSV2 and RSV3 are checked here.
-                    guard !frame.rsv2, !frame.rsv3 else { throw PerMessageDeflateError.misplacedReservedBit }
                     var bytes = frame.unmaskedData
                     if frame.fin {
                         context.fireChannelRead(wrapInboundOut(try inflated(frame.opcode, &bytes, allocator: context.channel.allocator)))
@@ -133,7 +134,6 @@ final class PerMessageDeflateHandler: ChannelDuplexHandler {
             case .continuation:
                 guard !compressed else { throw PerMessageDeflateError.misplacedReservedBit }
                 if gathering != nil {
-                    guard !frame.rsv2, !frame.rsv3 else { throw PerMessageDeflateError.misplacedReservedBit }
                     var fragment = frame.unmaskedData
                     gathering!.fragments += 1
                     guard gathering!.bytes.readableBytes + fragment.readableBytes <= limit, gathering!.fragments <= 256 else {
@@ -242,5 +242,20 @@ private final class ZlibStreams {
             algorithm: .deflate, configuration: ZlibConfiguration(windowSize: windowBits, compressionLevel: 1, memoryLevel: 8, strategy: .default))
         deflaters[windowBits] = made
         return made
+    }
+}
+
+/// Without an agreed extension, no frame may set a reserved bit. Checked before NIO's aggregator,
+/// which drops the bits of the fragments it joins (the transport checks whole frames only).
+final class ReservedBitsGuard: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard unwrapInboundIn(data).reservedBits.isEmpty else {
+            context.fireErrorCaught(PerMessageDeflateError.misplacedReservedBit)
+            return
+        }
+        context.fireChannelRead(data)
     }
 }

@@ -106,6 +106,7 @@ struct RealtimeServerChannel: ServerChildChannel, HTTPChannelHandler {
                             try channel.pipeline.syncOperations.addHandler(PerMessageDeflateHandler(agreement: deflate))
                             services.metrics.webSocketsCompressed.increment()
                         } else {
+                            try channel.pipeline.syncOperations.addHandler(ReservedBitsGuard())
                             services.metrics.webSocketsUncompressed.increment()
                         }
                         try channel.pipeline.syncOperations.addHandlers(

@@ -41,18 +41,8 @@ final class RealtimeSession {
     private var phase = Phase.awaitingHello
     private var helloTimeout: Scheduled<Void>?
 
-    // Delivery window, meaningful once open.
-    private var lastSent: Int64 = 0
-    private var lastAcknowledged: Int64 = 0
-    /// The database may hold deliveries this socket has not sent: fetch before sending live ones.
-    private var behind = true
-    private var fetching = false
-    /// A wake-up (or live deliveries not handed over) came during a read whose query may predate their commit.
-    private var fetchAgain = false
-    /// Live deliveries that arrived during a fetch: applied after it, as they may follow it.
-    private var heldLive: [InboxEntry] = []
-    private var heldLiveOverflowed = false
-    private var announcedCaughtUp = false
+    /// Meaningful once open.
+    private var window = DeliveryWindow(resumeAfter: 0)
     private var inFlightSends = 0
     /// This connection's sends, for ``MessageWriter``: broken by a failed send, which closes the socket.
     private let sendChain = SendChain()
@@ -138,7 +128,7 @@ final class RealtimeSession {
     }
 
     func socketBecameWritable() {
-        if behind { fetchStored() }
+        if window.behind { fetchStored() }
     }
 
     // MARK: Authentication
@@ -197,8 +187,7 @@ final class RealtimeSession {
         phase = .open(connection)
         services.metrics.webSocketAuthenticated(succeeded: true)
         services.metrics.webSocketConnections.increment()
-        lastSent = resumeAfter
-        lastAcknowledged = resumeAfter
+        window = DeliveryWindow(resumeAfter: resumeAfter)
         sendFrame(.welcome(.init(userId: user.userId, deviceId: device.deviceId, lastSeq: device.lastSeq)))
         if device.oneTimePreKeyCount < APILimits.oneTimePreKeysLowWatermark {
             sendFrame(.preKeysLow(.init(count: device.oneTimePreKeyCount)))
@@ -314,63 +303,42 @@ final class RealtimeSession {
     }
 
     private func acknowledged(_ seq: Int64, connection: ClientConnection) {
-        // Only what was actually sent can be forgotten.
-        let upTo = min(seq, lastSent)
-        guard upTo > lastAcknowledged else { return }
-        lastAcknowledged = upTo
+        guard let upTo = window.acknowledge(seq) else { return }
         services.writer.acknowledge(deviceKey: connection.deviceKey, upTo: upTo)
-        if behind { fetchStored() }
+        if window.behind { fetchStored() }
     }
 
     // MARK: Deliveries
 
     func receiveLive(_ entries: [InboxEntry]) {
-        guard case .open = phase else { return }
-        if fetching {
-            if heldLive.count + entries.count <= ClientConnection.maximumQueuedDeliveries {
-                heldLive += entries
-            } else {
-                heldLive = []
-                heldLiveOverflowed = true
-            }
-            return
-        }
+        guard case .open = phase, !window.holdDuringFetch(entries) else { return }
         deliverLive(entries)
     }
 
     private func deliverLive(_ entries: [InboxEntry]) {
-        if !behind {
-            for entry in entries where entry.seq > lastSent {
-                guard entry.seq == lastSent + 1, windowRoom > 0, isWritable else {
-                    behind = true
+        if !window.behind {
+            for entry in entries where entry.seq > window.lastSent {
+                guard window.canSendLive(entry.seq), isWritable else {
+                    window.fellBehind()
                     break
                 }
                 deliver(entry)
             }
         }
-        if behind { fetchStored() }
+        if window.behind { fetchStored() }
     }
 
     private var isWritable: Bool { socket?.isWritable ?? false }
-
-    private var windowRoom: Int { APILimits.deliveryWindow - Int(lastSent - lastAcknowledged) }
 
     /// Sends stored deliveries after `lastSent` while the window has room and the peer reads.
     /// `committedSince`: deliveries may have been committed after a read already under way began
     /// (a wake from another instance, live deliveries not handed over), so read again after it.
     func fetchStored(committedSince: Bool = false) {
-        guard case .open(let connection) = phase else { return }
-        behind = true
-        guard !fetching else {
-            if committedSince { fetchAgain = true }
-            return
-        }
-        let room = windowRoom
-        guard room > 0, isWritable else { return }
-        fetching = true
+        guard case .open(let connection) = phase,
+            let (after, room) = window.startFetch(committedSince: committedSince, writable: isWritable)
+        else { return }
         let session = loopBound
         let store = services.store
-        let after = lastSent
         let metrics = services.metrics
         Task {
             let result: Result<[InboxEntry], any Error>
@@ -386,37 +354,28 @@ final class RealtimeSession {
     }
 
     private func fetched(_ result: Result<[InboxEntry], any Error>, room: Int) {
-        fetching = false
         guard case .open = phase else { return }
         let entries: [InboxEntry]
         switch result {
         case .success(let value): entries = value
         case .failure(let error):
+            window.fetchFailed()
             logger.error("reading a device's stored deliveries failed", metadata: ["error": "\(error)"])
             close(.unavailable, "the server could not read stored messages; reconnect", closeCode: .unexpectedServerError)
             return
         }
-        for entry in entries where entry.seq > lastSent { deliver(entry) }
-        let held = heldLive
-        let overflowed = heldLiveOverflowed
-        heldLive = []
-        heldLiveOverflowed = false
-        let again = fetchAgain
-        fetchAgain = false
-        if entries.count == room || overflowed || !isWritable || again {
+        for entry in entries where entry.seq > window.lastSent { deliver(entry) }
+        switch window.fetchCompleted(count: entries.count, limit: room, writable: isWritable) {
+        case .readAgain:
             fetchStored()
-            return
+        case .caughtUp(let firstTime, let held):
+            if firstTime { sendFrame(.caughtUp(.init(seq: window.lastSent))) }
+            deliverLive(held)
         }
-        behind = false
-        if !announcedCaughtUp {
-            announcedCaughtUp = true
-            sendFrame(.caughtUp(.init(seq: lastSent)))
-        }
-        deliverLive(held)
     }
 
     private func deliver(_ entry: InboxEntry) {
-        lastSent = entry.seq
+        window.sent(entry.seq)
         switch entry.content {
         case .message(let messageId, let sender, let clientMessageId, let roomCode, let sealed, let sentAt):
             guard case .open(let connection) = phase else { return }

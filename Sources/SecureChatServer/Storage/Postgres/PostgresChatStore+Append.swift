@@ -11,11 +11,7 @@ extension PostgresChatStore {
             try await self.announceDeliveries(of: outcomes, on: connection)
             if !acks.isEmpty {
                 let ordered = acks.sorted { $0.key < $1.key }
-                try await connection.query(
-                    """
-                    DELETE FROM inbox i USING unnest(\(ordered.map(\.key))::bigint[], \(ordered.map(\.value))::bigint[]) AS a(device_key, seq)
-                    WHERE i.device_key = a.device_key AND i.seq <= a.seq
-                    """, logger: self.logger)
+                _ = try await self.rows(DeleteAcknowledgedQuery(keys: ordered.map(\.key), seqs: ordered.map(\.value)), on: connection)
             }
             return outcomes
         }
@@ -32,7 +28,7 @@ extension PostgresChatStore {
         let payloads = ClusterMessage.payloads(.wake(deviceKeys: keys.sorted()), from: instance)
         // The rows are read: an error raised while the statement runs arrives with them, and left
         // unread it would abort the transaction unseen (its COMMIT would then quietly roll back).
-        _ = try await rows("SELECT pg_notify(\(notificationChannel), p) FROM unnest(\(payloads)::text[]) AS p", on: connection)
+        _ = try await rows(NotifyQuery(channel: notificationChannel, payloads: payloads), on: connection)
     }
 
     private struct SendKey: Hashable {
@@ -47,12 +43,8 @@ extension PostgresChatStore {
         // 1. Sends already stored (retries).
         var existing: [SendKey: (id: Int64, sentAt: Int64)] = [:]
         for row in try await rows(
-            """
-            SELECT m.sender_user_id, m.sender_device_id, m.client_message_id, m.id, m.sent_at
-            FROM messages m JOIN unnest(\(keys.map(\.userId))::text[], \(keys.map(\.deviceId))::bigint[], \(keys.map(\.clientMessageId))::text[])
-                AS k(user_id, device_id, client_message_id)
-            ON m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id AND m.client_message_id = k.client_message_id
-            """, on: connection)
+            StoredSendsQuery(userIds: keys.map(\.userId), deviceIds: keys.map(\.deviceId), clientMessageIds: keys.map(\.clientMessageId)),
+            on: connection)
         {
             let (userId, deviceId, clientMessageId, id, sentAt) = try row.decode((String, Int64, String, Int64, Int64).self)
             existing[SendKey(userId: userId, deviceId: deviceId, clientMessageId: clientMessageId)] = (id, sentAt)
@@ -63,11 +55,7 @@ extension PostgresChatStore {
         var deviceKeys: [DeviceAddress: Int64] = [:]
         if !addresses.isEmpty {
             for row in try await rows(
-                """
-                SELECT d.user_id, d.device_id, d.key FROM devices d
-                JOIN unnest(\(addresses.map(\.userId))::text[], \(addresses.map { Int64($0.deviceId) })::bigint[]) AS a(user_id, device_id)
-                ON d.user_id = a.user_id AND d.device_id = a.device_id
-                """, on: connection)
+                DeviceKeysQuery(userIds: addresses.map(\.userId), deviceIds: addresses.map { Int64($0.deviceId) }), on: connection)
             {
                 let (userId, deviceId, key) = try row.decode((String, Int64, Int64).self)
                 deviceKeys[DeviceAddress(userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId))] = key
@@ -76,18 +64,11 @@ extension PostgresChatStore {
         // 3. Each room the batch writes to: the room, its members and their devices.
         var rooms: [String: (room: RoomRecord, members: Set<String>, devices: [(key: Int64, userId: String)])] = [:]
         for code in Set(sends.compactMap { send -> String? in if case .room(let code, _) = send.target { code } else { nil } }) {
-            guard let room = try await rows(
-                "SELECT id, code, name, password_hash, retention_seconds, created_at FROM rooms WHERE code = \(code)", on: connection
-            ).first.map(Self.roomRecord)
+            guard let room = try await rows(RoomByCodeQuery(code: code), on: connection).first.map(Self.roomRecord)
             else { continue }
             var members = Set<String>()
             var devices: [(key: Int64, userId: String)] = []
-            for row in try await rows(
-                """
-                SELECT m.user_id, d.key FROM memberships m LEFT JOIN devices d ON d.user_id = m.user_id
-                WHERE m.room_id = \(room.id) ORDER BY d.key
-                """, on: connection)
-            {
+            for row in try await rows(RoomDevicesQuery(roomId: room.id), on: connection) {
                 let (userId, key) = try row.decode((String, Int64?).self)
                 members.insert(userId)
                 if let key { devices.append((key, userId)) }
@@ -166,27 +147,11 @@ extension PostgresChatStore {
                 expiries.append(expiresAt)
                 ordinals.append(Int64(index))
             }
-            // Ordinals come back with the ids, so each id lands on its send; NULLIF turns the
-            // empty sentinels (arrays cannot hold NULL here) back into NULL.
             for row in try await rows(
-                """
-                WITH input AS (
-                    SELECT * FROM unnest(\(userIds)::text[], \(deviceIds)::bigint[], \(clientIds)::text[], \(roomIds)::bigint[],
-                        \(keyIds)::text[], \(payloads)::bytea[], \(sentAts)::bigint[], \(expiries)::bigint[], \(ordinals)::bigint[])
-                        AS t(user_id, device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at, ordinal)
-                    ORDER BY ordinal
-                ), inserted AS (
-                    INSERT INTO messages (sender_user_id, sender_device_id, client_message_id, room_id, key_id, payload, sent_at, expires_at)
-                    SELECT user_id, device_id, client_message_id, NULLIF(room_id, 0), NULLIF(key_id, ''), NULLIF(payload, ''::bytea),
-                        sent_at, expires_at
-                    FROM input ORDER BY ordinal
-                    ON CONFLICT (sender_user_id, sender_device_id, client_message_id) DO NOTHING
-                    RETURNING id, sender_user_id, sender_device_id, client_message_id
-                )
-                SELECT input.ordinal, inserted.id FROM inserted JOIN input
-                ON input.user_id = inserted.sender_user_id AND input.device_id = inserted.sender_device_id
-                    AND input.client_message_id = inserted.client_message_id
-                """, on: connection)
+                InsertMessagesQuery(
+                    userIds: userIds, deviceIds: deviceIds, clientMessageIds: clientIds, roomIds: roomIds, keyIds: keyIds, payloads: payloads,
+                    sentAts: sentAts, expiries: expiries, ordinals: ordinals),
+                on: connection)
             {
                 let (ordinal, id) = try row.decode((Int64, Int64).self)
                 messageIds[Int(ordinal)] = id
@@ -202,15 +167,8 @@ extension PostgresChatStore {
         if !perDevice.isEmpty {
             let ordered = perDevice.sorted { $0.key < $1.key }
             // Lock in key order first, as membership events do, so that the two never deadlock.
-            try await connection.query(
-                "SELECT key FROM devices WHERE key = ANY(\(ordered.map(\.key))::bigint[]) ORDER BY key FOR UPDATE", logger: logger)
-            for row in try await rows(
-                """
-                UPDATE devices d SET last_seq = d.last_seq + c.n
-                FROM unnest(\(ordered.map(\.key))::bigint[], \(ordered.map(\.value))::bigint[]) AS c(key, n)
-                WHERE d.key = c.key RETURNING d.key, d.last_seq, c.n
-                """, on: connection)
-            {
+            _ = try await rows(LockDevicesQuery(keys: ordered.map(\.key)), on: connection)
+            for row in try await rows(ReserveSequenceNumbersQuery(keys: ordered.map(\.key), counts: ordered.map(\.value)), on: connection) {
                 let (key, last, count) = try row.decode((Int64, Int64, Int64).self)
                 nextSeq[key] = last - count + 1
             }
@@ -262,13 +220,11 @@ extension PostgresChatStore {
             }
         }
         if !inboxKeys.isEmpty {
-            try await connection.query(
-                """
-                INSERT INTO inbox (device_key, seq, message_id, key_id, payload, event, expires_at)
-                SELECT device_key, seq, message_id, NULLIF(key_id, ''), NULLIF(payload, ''::bytea), NULL, expires_at
-                FROM unnest(\(inboxKeys)::bigint[], \(inboxSeqs)::bigint[], \(inboxMessages)::bigint[], \(inboxKeyIds)::text[],
-                    \(inboxPayloads)::bytea[], \(inboxExpiries)::bigint[]) AS t(device_key, seq, message_id, key_id, payload, expires_at)
-                """, logger: logger)
+            _ = try await rows(
+                InsertInboxQuery(
+                    keys: inboxKeys, seqs: inboxSeqs, messageIds: inboxMessages, keyIds: inboxKeyIds, payloads: inboxPayloads,
+                    expiries: inboxExpiries),
+                on: connection)
         }
         return outcomes
     }

@@ -3,7 +3,7 @@ import PostgresNIO
 import SecureChatAPI
 
 extension PostgresChatStore {
-    private static let deviceColumns = """
+    static let deviceColumns = """
         d.key, d.user_id, d.device_id, d.name, d.identity_key, d.signed_prekey, d.created_at, d.last_seq,
         (SELECT COUNT(*) FROM one_time_prekeys o WHERE o.device_key = d.key) AS prekey_count
         """
@@ -72,13 +72,8 @@ extension PostgresChatStore {
     /// One round trip in the common case, where the session is active and the device exists; a
     /// refusal takes two more to say which check failed.
     func socketDevice(sessionId: String, userId: String, deviceId: UInt32, now: Milliseconds) async throws -> SocketDevice {
-        let admitted = try await rows(
-            """
-            SELECT \(unescaped: Self.deviceColumns) FROM devices d
-            WHERE d.user_id = \(userId) AND d.device_id = \(Int64(deviceId))
-            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = \(sessionId) AND s.revoked_at IS NULL AND s.expires_at > \(now))
-            """
-        ).first.map(Self.deviceRecord)
+        let admitted = try await rows(SocketDeviceQuery(sessionId: sessionId, userId: userId, deviceId: Int64(deviceId), now: now))
+            .first.map(Self.deviceRecord)
         if let admitted { return .device(admitted) }
         return try await socketDeviceInTwoReads(sessionId: sessionId, userId: userId, deviceId: deviceId, now: now)
     }

@@ -4,14 +4,7 @@ import SecureChatAPI
 
 extension PostgresChatStore {
     func inbox(deviceKey: Int64, after seq: Int64, limit: Int) async throws -> [InboxEntry] {
-        try await rows(
-            """
-            SELECT i.seq, i.event, i.key_id, i.payload, m.id, m.sender_user_id, m.sender_device_id, m.client_message_id,
-                m.key_id, m.payload, m.sent_at, r.code
-            FROM inbox i LEFT JOIN messages m ON m.id = i.message_id LEFT JOIN rooms r ON r.id = m.room_id
-            WHERE i.device_key = \(deviceKey) AND i.seq > \(seq) ORDER BY i.seq LIMIT \(Int64(limit))
-            """
-        ).compactMap { row in
+        try await rows(InboxPageQuery(deviceKey: deviceKey, after: seq, limit: Int64(limit))).compactMap { row in
             let (seq, event, inboxKeyId, inboxPayload, messageId, senderUserId, senderDeviceId, clientMessageId, keyId, payload, sentAt, code) =
                 try row.decode((Int64, String?, String?, Data?, Int64?, String?, Int64?, String?, String?, Data?, Int64?, String?).self)
             if let event {

@@ -3,7 +3,7 @@ import PostgresNIO
 import SecureChatAPI
 
 extension PostgresChatStore {
-    private static let roomColumns = "id, code, name, password_hash, retention_seconds, created_at"
+    static let roomColumns = "id, code, name, password_hash, retention_seconds, created_at"
 
     static func roomRecord(_ row: PostgresRow) throws -> RoomRecord {
         let (id, code, name, hash, retention, createdAt) = try row.decode((Int64, String, String, String?, Int64, Int64).self)

@@ -111,6 +111,15 @@ final class PostgresChatStore: ChatStore {
         }
     }
 
+    /// The rows of a prepared statement, run on `connection` (inside a transaction) or on a pooled connection.
+    func rows<Statement: PreparedQuery>(_ statement: Statement, on connection: PostgresConnection? = nil) async throws -> [PostgresRow] {
+        let logger = logger
+        if let connection { return try await connection.rows(statement, logger: logger) }
+        return try await client.withWatchedConnection(logger: logger) { connection in
+            try await connection.rows(statement, logger: logger)
+        }
+    }
+
     /// Runs a statement whose rows are not needed (read all the same: an error raised while the
     /// statement runs arrives with them).
     func execute(_ query: PostgresQuery) async throws {

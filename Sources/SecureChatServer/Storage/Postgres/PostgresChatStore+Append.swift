@@ -7,28 +7,27 @@ extension PostgresChatStore {
     /// PostgreSQL transaction pays for, so each step handles every send of the batch at once.
     func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome] {
         try await transaction { connection in
-            let outcomes = try await self.appendBatch(connection, sends)
-            try await self.announceDeliveries(of: outcomes, on: connection)
-            if !acks.isEmpty {
-                let ordered = acks.sorted { $0.key < $1.key }
-                _ = try await self.rows(DeleteAcknowledgedQuery(keys: ordered.map(\.key), seqs: ordered.map(\.value)), on: connection)
-            }
+            var (outcomes, writes) = try await self.appendBatch(connection, sends)
+            let ordered = acks.sorted { $0.key < $1.key }
+            writes.acknowledgedKeys = ordered.map(\.key)
+            writes.acknowledgedSeqs = ordered.map(\.value)
+            writes.wakeUps = self.wakeUps(for: outcomes)
+            // The rows are read: an error raised while the statement runs arrives with them, and
+            // left unread it would abort the transaction unseen (its COMMIT would then quietly roll back).
+            if !writes.isEmpty { _ = try await self.rows(FinishBatchQuery(writes, channel: self.notificationChannel), on: connection) }
             return outcomes
         }
     }
 
-    /// Tells the other instances which devices got deliveries, in the same transaction: PostgreSQL
-    /// sends the notification when (and only if) the rows are committed, so no crash between the
-    /// commit and the signal can leave a device on another instance unaware.
-    private func announceDeliveries(of outcomes: [SendOutcome], on connection: PostgresConnection) async throws {
-        guard let instance = announcingInstance else { return }
+    /// Wake-ups for the other instances, sent in the same transaction: PostgreSQL sends the
+    /// notification when (and only if) the rows are committed, so no crash between the commit and
+    /// the signal can leave a device on another instance unaware.
+    private func wakeUps(for outcomes: [SendOutcome]) -> [String] {
+        guard let instance = announcingInstance else { return [] }
         var keys = Set<Int64>()
         for case .accepted(_, _, _, let entries) in outcomes { for entry in entries { keys.insert(entry.deviceKey) } }
-        guard !keys.isEmpty else { return }
-        let payloads = ClusterMessage.payloads(.wake(deviceKeys: keys.sorted()), from: instance)
-        // The rows are read: an error raised while the statement runs arrives with them, and left
-        // unread it would abort the transaction unseen (its COMMIT would then quietly roll back).
-        _ = try await rows(NotifyQuery(channel: notificationChannel, payloads: payloads), on: connection)
+        guard !keys.isEmpty else { return [] }
+        return ClusterMessage.payloads(.wake(deviceKeys: keys.sorted()), from: instance)
     }
 
     private struct SendKey: Hashable {
@@ -37,28 +36,25 @@ extension PostgresChatStore {
         let clientMessageId: String
     }
 
-    private func appendBatch(_ connection: PostgresConnection, _ sends: [PendingSend]) async throws -> [SendOutcome] {
-        guard !sends.isEmpty else { return [] }
+    private func appendBatch(_ connection: PostgresConnection, _ sends: [PendingSend]) async throws -> ([SendOutcome], FinishBatchQuery.InboxWrites) {
+        guard !sends.isEmpty else { return ([], .init()) }
         let keys = sends.map { SendKey(userId: $0.senderUserId, deviceId: Int64($0.senderDeviceId), clientMessageId: $0.clientMessageId) }
-        // 1. Sends already stored (retries).
-        var existing: [SendKey: (id: Int64, sentAt: Int64)] = [:]
-        for row in try await rows(
-            StoredSendsQuery(userIds: keys.map(\.userId), deviceIds: keys.map(\.deviceId), clientMessageIds: keys.map(\.clientMessageId)),
-            on: connection)
-        {
-            let (userId, deviceId, clientMessageId, id, sentAt) = try row.decode((String, Int64, String, Int64, Int64).self)
-            existing[SendKey(userId: userId, deviceId: deviceId, clientMessageId: clientMessageId)] = (id, sentAt)
-        }
-        // 2. Every device a pairwise send names.
+        // 1. Sends already stored (retries), and 2. every device a pairwise send names.
         var addresses: [DeviceAddress] = []
         for send in sends { if case .devices(let envelopes) = send.target { addresses += envelopes.map(\.address) } }
+        var existing: [SendKey: (id: Int64, sentAt: Int64)] = [:]
         var deviceKeys: [DeviceAddress: Int64] = [:]
-        if !addresses.isEmpty {
-            for row in try await rows(
-                DeviceKeysQuery(userIds: addresses.map(\.userId), deviceIds: addresses.map { Int64($0.deviceId) }), on: connection)
-            {
-                let (userId, deviceId, key) = try row.decode((String, Int64, Int64).self)
-                deviceKeys[DeviceAddress(userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId))] = key
+        for row in try await rows(
+            BatchLookupQuery(
+                userIds: keys.map(\.userId), deviceIds: keys.map(\.deviceId), clientMessageIds: keys.map(\.clientMessageId),
+                recipientUserIds: addresses.map(\.userId), recipientDeviceIds: addresses.map { Int64($0.deviceId) }),
+            on: connection)
+        {
+            let (kind, userId, deviceId, clientMessageId, id, sentAt) = try row.decode((Int32, String, Int64, String, Int64, Int64).self)
+            if kind == 0 {
+                existing[SendKey(userId: userId, deviceId: deviceId, clientMessageId: clientMessageId)] = (id, sentAt)
+            } else {
+                deviceKeys[DeviceAddress(userId: userId, deviceId: UInt32(truncatingIfNeeded: deviceId))] = id
             }
         }
         // 3. Each room the batch writes to: the room, its members and their devices.
@@ -173,9 +169,8 @@ extension PostgresChatStore {
                 nextSeq[key] = last - count + 1
             }
         }
-        // 7. The inbox rows, in one statement; the outcomes in order.
-        var inboxKeys: [Int64] = [], inboxSeqs: [Int64] = [], inboxMessages: [Int64] = []
-        var inboxKeyIds: [String] = [], inboxPayloads: [ByteBuffer] = [], inboxExpiries: [Int64] = []
+        // 7. The inbox rows (written by the batch's last statement); the outcomes in order.
+        var inbox = FinishBatchQuery.InboxWrites()
         var outcomes: [SendOutcome] = []
         for (index, plan) in plans.enumerated() {
             let send = sends[index]
@@ -202,13 +197,13 @@ extension PostgresChatStore {
                 for recipient in recipients {
                     guard let seq = nextSeq[recipient.key] else { continue }
                     nextSeq[recipient.key] = seq + 1
-                    inboxKeys.append(recipient.key)
-                    inboxSeqs.append(seq)
-                    inboxMessages.append(messageId)
+                    inbox.keys.append(recipient.key)
+                    inbox.seqs.append(seq)
+                    inbox.messageIds.append(messageId)
                     // Room deliveries read the message's payload; pairwise ones carry their own.
-                    inboxKeyIds.append(recipient.address == nil ? "" : recipient.payload.keyId)
-                    inboxPayloads.append(ByteBuffer(bytes: recipient.address == nil ? [] : recipient.payload.bytes))
-                    inboxExpiries.append(expiresAt)
+                    inbox.keyIds.append(recipient.address == nil ? "" : recipient.payload.keyId)
+                    inbox.payloads.append(ByteBuffer(bytes: recipient.address == nil ? [] : recipient.payload.bytes))
+                    inbox.expiries.append(expiresAt)
                     deliveries.append(
                         InboxEntry(
                             deviceKey: recipient.key, seq: seq,
@@ -219,14 +214,7 @@ extension PostgresChatStore {
                 outcomes.append(.accepted(messageId: messageId, sentAt: send.sentAt, duplicate: false, deliveries: deliveries))
             }
         }
-        if !inboxKeys.isEmpty {
-            _ = try await rows(
-                InsertInboxQuery(
-                    keys: inboxKeys, seqs: inboxSeqs, messageIds: inboxMessages, keyIds: inboxKeyIds, payloads: inboxPayloads,
-                    expiries: inboxExpiries),
-                on: connection)
-        }
-        return outcomes
+        return (outcomes, inbox)
     }
 
     private func existingMessage(_ connection: PostgresConnection, _ send: PendingSend) async throws -> (id: Int64, sentAt: Int64)? {

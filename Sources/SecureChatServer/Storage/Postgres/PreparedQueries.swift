@@ -9,6 +9,15 @@ import PostgresNIO
 /// the store; its `sql` is that statement's text, taken from an instance with placeholder values.
 /// Nothing in the text may depend on the values (no interpolated SQL that varies), so that the
 /// text of every instance is the text that was prepared.
+///
+/// A prepared statement soon runs on a generic plan, made once from the statistics of the moment,
+/// and kept until PostgreSQL analyses the table again. Made on a new database, such a plan
+/// joined `messages` and `inbox` to the batch's arrays by hashing the whole table, and kept doing
+/// so as the tables grew: in a 10-second benchmark, batches went from 2 to 30 ms. So every
+/// statement here reaches `messages` and `inbox` through an index whatever the statistics say: a
+/// lateral lookup per array element (`LIMIT 1`, `OFFSET 0` keep PostgreSQL from flattening it
+/// into a join it may plan otherwise), or a condition on the index's leading column
+/// (`= ANY(keys)`). The plans are checked on empty tables in `PreparedQueryTests`.
 protocol PreparedQuery: PostgresPreparedStatement where Row == PostgresRow {
     var query: PostgresQuery { get }
 }
@@ -59,31 +68,24 @@ struct SocketDeviceQuery: PreparedQuery {
 
 // MARK: The message batch (``PostgresChatStore/append(_:acknowledging:)``)
 
-/// Sends of the batch already stored (retries).
-struct StoredSendsQuery: PreparedQuery {
-    static let sql = Self(userIds: [], deviceIds: [], clientMessageIds: []).query.sql
+/// Sends of the batch already stored (retries), kind 0, and the keys of the devices pairwise
+/// sends name, kind 1: one round trip for both.
+struct BatchLookupQuery: PreparedQuery {
+    static let sql = Self(userIds: [], deviceIds: [], clientMessageIds: [], recipientUserIds: [], recipientDeviceIds: []).query.sql
     let query: PostgresQuery
 
-    init(userIds: [String], deviceIds: [Int64], clientMessageIds: [String]) {
+    init(userIds: [String], deviceIds: [Int64], clientMessageIds: [String], recipientUserIds: [String], recipientDeviceIds: [Int64]) {
         query = """
-            SELECT m.sender_user_id, m.sender_device_id, m.client_message_id, m.id, m.sent_at
-            FROM messages m JOIN unnest(\(userIds)::text[], \(deviceIds)::bigint[], \(clientMessageIds)::text[])
-                AS k(user_id, device_id, client_message_id)
-            ON m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id AND m.client_message_id = k.client_message_id
-            """
-    }
-}
-
-/// The keys of the devices pairwise sends name.
-struct DeviceKeysQuery: PreparedQuery {
-    static let sql = Self(userIds: [], deviceIds: []).query.sql
-    let query: PostgresQuery
-
-    init(userIds: [String], deviceIds: [Int64]) {
-        query = """
-            SELECT d.user_id, d.device_id, d.key FROM devices d
-            JOIN unnest(\(userIds)::text[], \(deviceIds)::bigint[]) AS a(user_id, device_id)
-            ON d.user_id = a.user_id AND d.device_id = a.device_id
+            SELECT 0, k.user_id, k.device_id, k.client_message_id, m.id, m.sent_at
+            FROM unnest(\(userIds)::text[], \(deviceIds)::bigint[], \(clientMessageIds)::text[]) AS k(user_id, device_id, client_message_id)
+            CROSS JOIN LATERAL (
+                SELECT id, sent_at FROM messages
+                WHERE sender_user_id = k.user_id AND sender_device_id = k.device_id AND client_message_id = k.client_message_id LIMIT 1
+            ) m
+            UNION ALL
+            SELECT 1, a.user_id, a.device_id, '', d.key, 0
+            FROM unnest(\(recipientUserIds)::text[], \(recipientDeviceIds)::bigint[]) AS a(user_id, device_id)
+            CROSS JOIN LATERAL (SELECT key FROM devices WHERE user_id = a.user_id AND device_id = a.device_id LIMIT 1) d
             """
     }
 }
@@ -105,7 +107,8 @@ struct RoomDevicesQuery: PreparedQuery {
 
     init(roomId: Int64) {
         query = """
-            SELECT m.user_id, d.key FROM memberships m LEFT JOIN devices d ON d.user_id = m.user_id
+            SELECT m.user_id, d.key FROM memberships m
+            LEFT JOIN LATERAL (SELECT key FROM devices WHERE user_id = m.user_id OFFSET 0) d ON true
             WHERE m.room_id = \(roomId) ORDER BY d.key
             """
     }
@@ -165,45 +168,41 @@ struct ReserveSequenceNumbersQuery: PreparedQuery {
         query = """
             UPDATE devices d SET last_seq = d.last_seq + c.n
             FROM unnest(\(keys)::bigint[], \(counts)::bigint[]) AS c(key, n)
-            WHERE d.key = c.key RETURNING d.key, d.last_seq, c.n
+            WHERE d.key = c.key AND d.key = ANY(\(keys)::bigint[]) RETURNING d.key, d.last_seq, c.n
             """
     }
 }
 
-/// The batch's inbox rows. Room deliveries read the message's payload (empty sentinels here).
-struct InsertInboxQuery: PreparedQuery {
-    static let sql = Self(keys: [], seqs: [], messageIds: [], keyIds: [], payloads: [], expiries: []).query.sql
+/// The batch's last statement: its inbox rows (room deliveries read the message's payload, hence
+/// the empty sentinels), the rows devices acknowledged, and the other instances' wake-ups, which
+/// PostgreSQL sends at commit. One round trip for the three. The parts see one snapshot: the
+/// DELETE cannot reach rows the INSERT adds, and need not, since a device acknowledges only
+/// deliveries committed before.
+struct FinishBatchQuery: PreparedQuery {
+    static let sql = Self(InboxWrites(), channel: "").query.sql
     let query: PostgresQuery
 
-    init(keys: [Int64], seqs: [Int64], messageIds: [Int64], keyIds: [String], payloads: [ByteBuffer], expiries: [Int64]) {
+    struct InboxWrites {
+        var keys: [Int64] = [], seqs: [Int64] = [], messageIds: [Int64] = []
+        var keyIds: [String] = [], payloads: [ByteBuffer] = [], expiries: [Int64] = []
+        var acknowledgedKeys: [Int64] = [], acknowledgedSeqs: [Int64] = []
+        var wakeUps: [String] = []
+
+        var isEmpty: Bool { keys.isEmpty && acknowledgedKeys.isEmpty && wakeUps.isEmpty }
+    }
+
+    init(_ writes: InboxWrites, channel: String) {
         query = """
-            INSERT INTO inbox (device_key, seq, message_id, key_id, payload, event, expires_at)
-            SELECT device_key, seq, message_id, NULLIF(key_id, ''), NULLIF(payload, ''::bytea), NULL, expires_at
-            FROM unnest(\(keys)::bigint[], \(seqs)::bigint[], \(messageIds)::bigint[], \(keyIds)::text[],
-                \(payloads)::bytea[], \(expiries)::bigint[]) AS t(device_key, seq, message_id, key_id, payload, expires_at)
+            WITH inserted AS (
+                INSERT INTO inbox (device_key, seq, message_id, key_id, payload, event, expires_at)
+                SELECT device_key, seq, message_id, NULLIF(key_id, ''), NULLIF(payload, ''::bytea), NULL, expires_at
+                FROM unnest(\(writes.keys)::bigint[], \(writes.seqs)::bigint[], \(writes.messageIds)::bigint[], \(writes.keyIds)::text[],
+                    \(writes.payloads)::bytea[], \(writes.expiries)::bigint[]) AS t(device_key, seq, message_id, key_id, payload, expires_at)
+            ), acknowledged AS (
+                DELETE FROM inbox i USING unnest(\(writes.acknowledgedKeys)::bigint[], \(writes.acknowledgedSeqs)::bigint[]) AS a(device_key, seq)
+                WHERE i.device_key = a.device_key AND i.seq <= a.seq AND i.device_key = ANY(\(writes.acknowledgedKeys)::bigint[])
+            )
+            SELECT pg_notify(\(channel), p) FROM unnest(\(writes.wakeUps)::text[]) AS p
             """
-    }
-}
-
-/// Deletes what devices acknowledged.
-struct DeleteAcknowledgedQuery: PreparedQuery {
-    static let sql = Self(keys: [], seqs: []).query.sql
-    let query: PostgresQuery
-
-    init(keys: [Int64], seqs: [Int64]) {
-        query = """
-            DELETE FROM inbox i USING unnest(\(keys)::bigint[], \(seqs)::bigint[]) AS a(device_key, seq)
-            WHERE i.device_key = a.device_key AND i.seq <= a.seq
-            """
-    }
-}
-
-/// Signals for the other instances, sent by PostgreSQL at commit.
-struct NotifyQuery: PreparedQuery {
-    static let sql = Self(channel: "", payloads: []).query.sql
-    let query: PostgresQuery
-
-    init(channel: String, payloads: [String]) {
-        query = "SELECT pg_notify(\(channel), p) FROM unnest(\(payloads)::text[]) AS p"
     }
 }

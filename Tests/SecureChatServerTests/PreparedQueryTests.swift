@@ -61,9 +61,18 @@ struct PreparedQueryTests {
     func genericPlansUseIndexes() async throws {
         let logger = Logger(label: "prepared-query-test")
         let (url, schema) = try #require(TestDatabase.isolatedPostgresURL())
-        defer { Task { await TestDatabase.dropSchema(schema) } }
         let store = try await PostgresChatStore.connect(url: url, logger: logger)
         await store.shutdown()
+        do {
+            try await checkGenericPlans(url: url, schema: schema, logger: logger)
+        } catch {
+            await TestDatabase.dropSchema(schema)
+            throw error
+        }
+        await TestDatabase.dropSchema(schema)
+    }
+
+    private func checkGenericPlans(url: String, schema: String, logger: Logger) async throws {
 
         let components = try #require(URLComponents(string: url))
         var configuration = PostgresConnection.Configuration(
@@ -73,7 +82,16 @@ struct PreparedQueryTests {
         let connection = try await PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 1, logger: logger
         ).get()
-        defer { Task { try? await connection.close() } }
+        do {
+            try await checkGenericPlans(on: connection, logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    private func checkGenericPlans(on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query("SET plan_cache_mode = force_generic_plan", logger: logger).collect()
         let mode = try await connection.query("SHOW plan_cache_mode", logger: logger).collect().first?.decode(String.self)
         try #require(mode == "force_generic_plan")

@@ -5,9 +5,13 @@ import SecureChatAPI
 /// deliveries that arrived while a read of the database was under way.
 ///
 /// Invariants it keeps for ``RealtimeSession``: `lastAcknowledged <= lastSent`; at most
-/// ``APILimits/deliveryWindow`` deliveries are unacknowledged; a live delivery goes out only when
-/// it is the next sequence number and nothing stored comes before it.
+/// `capacity` (``APILimits/deliveryWindow``) deliveries are unacknowledged; a live delivery goes
+/// out only when it is the next sequence number and nothing stored comes before it.
 struct DeliveryWindow {
+    /// Deliveries that may be unacknowledged at once.
+    let capacity: Int
+    /// Live deliveries held during a read; beyond them the read is repeated instead.
+    let heldLimit: Int
     private(set) var lastSent: Int64
     private(set) var lastAcknowledged: Int64
     /// The database may hold deliveries this socket has not sent: read it before sending live ones.
@@ -20,13 +24,17 @@ struct DeliveryWindow {
     private var heldLiveOverflowed = false
     private var announcedCaughtUp = false
 
-    init(resumeAfter: Int64) {
+    init(
+        resumeAfter: Int64, capacity: Int = APILimits.deliveryWindow, heldLimit: Int = ClientConnection.maximumQueuedDeliveries
+    ) {
         lastSent = resumeAfter
         lastAcknowledged = resumeAfter
+        self.capacity = capacity
+        self.heldLimit = heldLimit
     }
 
     /// Deliveries that may still go out before the client acknowledges any.
-    var room: Int { APILimits.deliveryWindow - Int(lastSent - lastAcknowledged) }
+    var room: Int { capacity - Int(lastSent - lastAcknowledged) }
 
     /// Whether a live delivery with this sequence number may go out now (the socket aside).
     func canSendLive(_ seq: Int64) -> Bool { !behind && seq == lastSent + 1 && room > 0 }
@@ -47,7 +55,7 @@ struct DeliveryWindow {
     /// repeated). Returns false when no read is under way and the caller should deliver them.
     mutating func holdDuringFetch(_ entries: [InboxEntry]) -> Bool {
         guard fetching else { return false }
-        if heldLive.count + entries.count <= ClientConnection.maximumQueuedDeliveries {
+        if heldLive.count + entries.count <= heldLimit {
             heldLive += entries
         } else {
             heldLive = []
@@ -70,7 +78,7 @@ struct DeliveryWindow {
         return (lastSent, limit)
     }
 
-    /// The read failed: nothing more will be read on this socket.
+    /// The read failed (the session then closes the socket).
     mutating func fetchFailed() { fetching = false }
 
     enum AfterFetch {
@@ -89,7 +97,7 @@ struct DeliveryWindow {
         heldLive = []
         heldLiveOverflowed = false
         fetchAgain = false
-        if count == limit || overflowed || !writable || again { return .readAgain }
+        if count >= limit || overflowed || !writable || again { return .readAgain }
         behind = false
         let firstTime = !announcedCaughtUp
         announcedCaughtUp = true

@@ -30,14 +30,26 @@ extension PreparedQuery {
 extension PostgresConnection {
     /// All the rows of a prepared statement (read to the end: an error raised while the statement
     /// runs arrives with them).
+    ///
+    /// On any error the connection is closed, and the pool replaces it: PostgresNIO 1.33 remembers
+    /// a statement whose preparation failed (cancelled, timed out behind a migration's lock, or
+    /// already prepared by a pooler's earlier client) and fails it on that connection for good.
+    /// Errors here are rare (the batch's statements refuse nothing by failing), so a new
+    /// connection now and then is the cheaper certainty.
     func rows<Statement: PreparedQuery>(_ statement: Statement, logger: Logger) async throws -> [PostgresRow] {
-        var rows: [PostgresRow] = []
-        for try await row in try await execute(statement, logger: logger) { rows.append(row) }
-        return rows
+        do {
+            var rows: [PostgresRow] = []
+            for try await row in try await execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        } catch {
+            close().whenFailure { _ in }
+            throw error
+        }
     }
 }
 
-/// A device's stored deliveries after a sequence number, in order.
+/// A device's stored deliveries after a sequence number, in order: the page of the inbox first
+/// (its primary key, in order), then each row's message by its id.
 struct InboxPageQuery: PreparedQuery {
     static let sql = Self(deviceKey: 0, after: 0, limit: 0).query.sql
     let query: PostgresQuery
@@ -46,8 +58,16 @@ struct InboxPageQuery: PreparedQuery {
         query = """
             SELECT i.seq, i.event, i.key_id, i.payload, m.id, m.sender_user_id, m.sender_device_id, m.client_message_id,
                 m.key_id, m.payload, m.sent_at, r.code
-            FROM inbox i LEFT JOIN messages m ON m.id = i.message_id LEFT JOIN rooms r ON r.id = m.room_id
-            WHERE i.device_key = \(deviceKey) AND i.seq > \(seq) ORDER BY i.seq LIMIT \(limit)
+            FROM (
+                SELECT seq, event, key_id, payload, message_id FROM inbox
+                WHERE device_key = \(deviceKey) AND seq > \(seq) ORDER BY seq LIMIT \(limit)
+            ) i
+            LEFT JOIN LATERAL (
+                SELECT id, sender_user_id, sender_device_id, client_message_id, key_id, payload, sent_at, room_id
+                FROM messages WHERE id = i.message_id OFFSET 0
+            ) m ON true
+            LEFT JOIN rooms r ON r.id = m.room_id
+            ORDER BY i.seq
             """
     }
 }

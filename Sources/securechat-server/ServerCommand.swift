@@ -188,6 +188,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "postgres://user:password@host:port/database to use PostgreSQL instead of SQLite (SECURECHAT_DATABASE_URL).")
     var databaseURL: String?
 
+    @Option(help: "PostgreSQL: seconds a message batch may wait before its connection is closed and its sends refused, default 30 (SECURECHAT_DATABASE_BATCH_TIMEOUT).")
+    var databaseBatchTimeout: Double?
+
     @Option(help: "Folder of the web client served at / (SECURECHAT_WEB_DIR; default ./Web if present).")
     var webDir: String?
 
@@ -284,6 +287,10 @@ struct ServerOptions: ParsableArguments {
             configuration.webDirectory = URL(fileURLWithPath: web)
         } else if FileManager.default.fileExists(atPath: "Web/index.html") {
             configuration.webDirectory = URL(fileURLWithPath: "Web")
+        }
+        if let seconds = try number(databaseBatchTimeout, "DATABASE_BATCH_TIMEOUT") {
+            guard seconds >= 1 else { throw ValidationError("the database batch timeout is at least 1 second") }
+            configuration.databaseBatchTimeout = seconds
         }
         if let cost = try number(bcryptCost, "BCRYPT_COST") {
             guard (10...16).contains(cost) else { throw ValidationError("the bcrypt cost must be between 10 and 16") }

@@ -31,6 +31,74 @@ extension RealBinaryTests {
             try? FileManager.default.removeItem(at: directory)
         }
 
+        @Test(
+            "PostgreSQL frozen mid-batch, as a half-open connection: the batch gives up at its time limit and its send is refused, not held; after the thaw the send is stored once",
+            .enabled(if: ThrowawayPostgres.binaries != nil, "PostgreSQL tests skipped: this test starts its own PostgreSQL and needs its binaries"))
+        func frozenDatabase() async throws {
+            let database = try #require(try await ThrowawayPostgres.make(port: try await TransportSecurityTests.freePort()))
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-pg-frozen-\(UUID().uuidString)")
+            let server = ServerProcess(dataDirectory: directory, databaseURL: database.url)
+            defer { try? server.log.write(toFile: "/tmp/securechat-pg-frozen.log", atomically: true, encoding: .utf8) }
+            do {
+                try await server.start(extraArguments: ["--database-batch-timeout", "2"])
+                try await Self.freezeAndThaw(server: server, database: database)
+            } catch {
+                server.stop(signal: SIGKILL)
+                await database.remove()
+                try? FileManager.default.removeItem(at: directory)
+                throw error
+            }
+            #expect(server.stop(signal: SIGTERM) == 0)
+            await database.remove()
+            try? FileManager.default.removeItem(at: directory)
+        }
+
+        static func freezeAndThaw(server: ServerProcess, database: ThrowawayPostgres) async throws {
+            let alice = try await TestUser.make("alice", on: server)
+            let bob = try await TestUser.make("bob", on: server)
+            func message(_ number: Int) -> ClientFrame {
+                .send(.init(id: "m\(number)", recipients: [.init(userId: bob.userId, deviceId: bob.deviceId, ciphertext: Data("\(number)".utf8))]))
+            }
+            let sender = try await TestSocket.connect(alice, port: server.port)
+            try await sender.send(message(0))
+            #expect(try await sender.next(matching: RealtimeTests.accepted)?.id == "m0")
+
+            try await database.freeze()
+            let frozenAt = ContinuousClock.now
+            try await sender.send(message(1))
+            // Without a time limit the batch would wait for the database's return (or TCP's
+            // verdict, hours later), and every send behind it too.
+            let refusal = try await sender.next(timeout: 20) { frame -> ServerFrame.ErrorFrame? in
+                if case .error(let error) = frame, error.id == "m1" { error } else { nil }
+            }
+            #expect(refusal?.code == .unavailable)
+            #expect(ContinuousClock.now - frozenAt < .seconds(15))
+            #expect(await sender.closeCode() == .unexpectedServerError)
+            try await database.thaw()
+
+            // The client sends it again on a new connection, as the SDK does.
+            var accepted: ServerFrame.Accepted?
+            let deadline = ContinuousClock.now + .seconds(60)
+            while accepted == nil, ContinuousClock.now < deadline {
+                guard let socket = await connect(alice, port: server.port) else {
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                try? await socket.send(message(1))
+                accepted = try? await socket.next(timeout: 10, matching: RealtimeTests.accepted)
+                await socket.close()
+            }
+            #expect(accepted?.id == "m1")
+
+            let receiver = try await TestSocket.connect(bob, port: server.port)
+            var received: [String] = []
+            while let delivery = try await receiver.next(timeout: 3, matching: RealtimeTests.message) {
+                received.append(String(decoding: delivery.ciphertext, as: UTF8.self))
+            }
+            #expect(received == ["0", "1"], "each message once, in order")
+            await receiver.close()
+        }
+
         static func traffic(server: ServerProcess, database: ThrowawayPostgres) async throws {
             let alice = try await TestUser.make("alice", on: server)
             let bob = try await TestUser.make("bob", on: server)

@@ -94,7 +94,8 @@ func makeServices(configuration: ServerConfiguration, logger: Logger, metrics: S
 /// The configured database, migrated.
 func openStore(configuration: ServerConfiguration, logger: Logger) async throws -> any ChatStore {
     if let url = configuration.databaseURL {
-        return try await PostgresChatStore.connect(url: url, logger: logger)
+        return try await PostgresChatStore.connect(
+            url: url, batchTimeLimit: .milliseconds(Int64(configuration.databaseBatchTimeout * 1000)), logger: logger)
     }
     return try SQLiteChatStore(path: configuration.sqlitePath.path)
 }

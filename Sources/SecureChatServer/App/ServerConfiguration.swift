@@ -9,6 +9,10 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory = URL(fileURLWithPath: "securechat-data")
     /// `postgres://user:password@host:port/database`; absent means SQLite in the data directory.
     public var databaseURL: String?
+    /// PostgreSQL: seconds a message batch may wait for the database before its connection is
+    /// closed and its sends are refused (clients send them again). A connection left half-open
+    /// (the database's host gone without a reset) would otherwise hold every send until TCP gives up.
+    public var databaseBatchTimeout: TimeInterval = 30
     /// Static web client files served at `/`, if present.
     public var webDirectory: URL?
 

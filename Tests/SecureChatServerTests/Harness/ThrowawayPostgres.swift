@@ -78,7 +78,25 @@ final class ThrowawayPostgres: Sendable {
         try await run("pg_ctl", ["-D", data, "-m", "fast", "-w", "-t", "30", "stop"])
     }
 
+    /// Freezes the server and its backends (SIGSTOP): connections stay open and nothing answers,
+    /// as with a database host that vanished without resetting its connections.
+    func freeze() async throws { try await signalAll("-STOP") }
+
+    func thaw() async throws { try await signalAll("-CONT") }
+
+    private func signalAll(_ signal: String) async throws {
+        let pidFile = try String(contentsOfFile: data + "/postmaster.pid", encoding: .utf8)
+        guard let postmaster = pidFile.split(separator: "\n").first.map(String.init) else {
+            throw Failure(description: "no postmaster.pid")
+        }
+        let (_, children) = try await ToolProcess.run("/usr/bin/pgrep", ["-P", postmaster])
+        let pids = [postmaster] + children.split(whereSeparator: \.isNewline).map(String.init)
+        let (status, output) = try await ToolProcess.run("/bin/kill", [signal] + pids)
+        guard status == 0 else { throw Failure(description: "kill \(signal) failed: \(output)") }
+    }
+
     func remove() async {
+        try? await thaw()
         try? await stop()
         try? FileManager.default.removeItem(at: folder)
     }

@@ -45,22 +45,25 @@ final class ClosedConnectionWatch: Sendable {
     }
 
     /// Runs `work` on `connection`, or throws ``PostgresConnectionLost`` once the connection has
-    /// been closed for ``grace`` without `work` finishing.
+    /// been closed for ``grace`` without `work` finishing. `timeLimit`: if `work` has not finished
+    /// by then, the connection is closed (a half-open connection never closes by itself: its
+    /// queries wait until TCP gives up), and the caller hears ``PostgresConnectionLost`` one
+    /// ``grace`` later, unless the close makes the work fail sooner.
     func run<Value: Sendable>(
-        on connection: PostgresConnection, logger: Logger, _ work: @escaping @Sendable () async throws -> Value
+        on connection: PostgresConnection, logger: Logger, timeLimit: TimeAmount? = nil, _ work: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let key = ObjectIdentifier(connection)
         // The work runs in a task of its own: the caller's cancellation is passed on to it.
         let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
         return try await withTaskCancellationHandler {
-            try await watch(key, connection, logger, work, running)
+            try await watch(key, connection, logger, timeLimit, work, running)
         } onCancel: {
             running.withLockedValue { $0 }?.cancel()
         }
     }
 
     private func watch<Value: Sendable>(
-        _ key: ObjectIdentifier, _ connection: PostgresConnection, _ logger: Logger,
+        _ key: ObjectIdentifier, _ connection: PostgresConnection, _ logger: Logger, _ timeLimit: TimeAmount?,
         _ work: @escaping @Sendable () async throws -> Value, _ running: NIOLockedValueBox<Task<Void, Never>?>
     ) async throws -> Value {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
@@ -82,9 +85,16 @@ final class ClosedConnectionWatch: Sendable {
                     connection.eventLoop.scheduleTask(in: self.grace) { self.abandonWaiters(of: key) }
                 }
             }
+            let overdue = timeLimit.map { limit in
+                connection.eventLoop.scheduleTask(in: limit) {
+                    logger.warning("a PostgreSQL transaction did not finish in time; closing its connection", metadata: ["seconds": "\(limit.nanoseconds / 1_000_000_000)"])
+                    connection.close().whenFailure { _ in }
+                }
+            }
             let task = Task {
                 let result: Result<Value, any Error>
                 do { result = .success(try await work()) } catch { result = .failure(error) }
+                overdue?.cancel()
                 self.state.withLockedValue { _ = $0.watched[key]?.waiters.removeValue(forKey: token) }
                 answer.withLockedValue { $0.take() }?.resume(with: result)
             }
@@ -106,10 +116,10 @@ final class ClosedConnectionWatch: Sendable {
 extension PostgresClient {
     /// Leases a connection for `work`, watched by ``ClosedConnectionWatch``.
     func withWatchedConnection<Value: Sendable>(
-        logger: Logger, _ work: @escaping @Sendable (PostgresConnection) async throws -> Value
+        logger: Logger, timeLimit: TimeAmount? = nil, _ work: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws -> Value {
         try await withConnection { connection in
-            try await ClosedConnectionWatch.shared.run(on: connection, logger: logger) { try await work(connection) }
+            try await ClosedConnectionWatch.shared.run(on: connection, logger: logger, timeLimit: timeLimit) { try await work(connection) }
         }
     }
 }

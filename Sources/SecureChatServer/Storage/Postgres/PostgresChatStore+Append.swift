@@ -5,8 +5,12 @@ import SecureChatAPI
 extension PostgresChatStore {
     /// The whole batch in a handful of set-based statements: round trips, not rows, are what a
     /// PostgreSQL transaction pays for, so each step handles every send of the batch at once.
+    ///
+    /// Every send waits behind the batch in progress, so a batch gets ``batchTimeLimit``: past it,
+    /// its connection is closed and its sends are refused (the clients send them again) rather
+    /// than held until TCP notices a half-open connection, which can take hours.
     func append(_ sends: [PendingSend], acknowledging acks: [Int64: Int64]) async throws -> [SendOutcome] {
-        try await transaction { connection in
+        try await transaction(timeLimit: batchTimeLimit) { connection in
             var (outcomes, writes) = try await self.appendBatch(connection, sends)
             let ordered = acks.sorted { $0.key < $1.key }
             writes.acknowledgedKeys = ordered.map(\.key)

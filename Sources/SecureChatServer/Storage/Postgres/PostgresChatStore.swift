@@ -13,12 +13,15 @@ final class PostgresChatStore: ChatStore {
     /// The LISTEN/NOTIFY channel of the instances sharing this database and schema (channels are
     /// per database, so each schema gets its own).
     let notificationChannel: String
+    /// How long a message batch may wait before its connection is closed (see ``append(_:acknowledging:)``).
+    let batchTimeLimit: TimeAmount
     private let announcer = NIOLockedValueBox<String?>(nil)
     private let runTask: Task<Void, Never>
 
-    private init(client: PostgresClient, notificationChannel: String, logger: Logger) {
+    private init(client: PostgresClient, notificationChannel: String, batchTimeLimit: TimeAmount, logger: Logger) {
         self.client = client
         self.notificationChannel = notificationChannel
+        self.batchTimeLimit = batchTimeLimit
         self.logger = logger
         runTask = Task { await client.run() }
     }
@@ -28,7 +31,7 @@ final class PostgresChatStore: ChatStore {
     /// `sslmode` is `disable`, `prefer` or `require`; without it loopback hosts use plain TCP and
     /// others require TLS. `schema` keeps SecureChat's tables in their own schema (created if
     /// missing) of a shared database.
-    static func connect(url: String, logger: Logger) async throws -> PostgresChatStore {
+    static func connect(url: String, batchTimeLimit: TimeAmount = .seconds(30), logger: Logger) async throws -> PostgresChatStore {
         guard let components = URLComponents(string: url), let scheme = components.scheme,
             ["postgres", "postgresql"].contains(scheme), let host = components.host, !host.isEmpty,
             let user = components.user
@@ -58,7 +61,7 @@ final class PostgresChatStore: ChatStore {
         }
         let store = PostgresChatStore(
             client: PostgresClient(configuration: configuration, backgroundLogger: logger),
-            notificationChannel: schema.map { "securechat_\($0)" } ?? "securechat", logger: logger)
+            notificationChannel: schema.map { "securechat_\($0)" } ?? "securechat", batchTimeLimit: batchTimeLimit, logger: logger)
         do {
             if let schema {
                 // Validated above to [a-z0-9_]: safe to name in SQL, which cannot bind identifiers.
@@ -91,10 +94,13 @@ final class PostgresChatStore: ChatStore {
     /// Runs `body` in a transaction, rethrowing the closure's own error rather than the wrapper.
     /// Every statement of the store goes through this or ``rows(_:on:)``, on a connection
     /// ``ClosedConnectionWatch`` watches.
-    func transaction<Result: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
+    /// `timeLimit`: past it, the connection is closed and the transaction fails (see ``ClosedConnectionWatch``).
+    func transaction<Result: Sendable>(
+        timeLimit: TimeAmount? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         let logger = logger
         do {
-            return try await client.withWatchedConnection(logger: logger) { connection in
+            return try await client.withWatchedConnection(logger: logger, timeLimit: timeLimit) { connection in
                 try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
             }
         } catch let error as PostgresTransactionError {

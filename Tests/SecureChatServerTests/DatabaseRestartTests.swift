@@ -13,35 +13,28 @@ extension RealBinaryTests {
             "PostgreSQL stopped for three seconds mid-traffic, then started: clients retry, nothing acknowledged is lost or processed twice, order holds",
             .enabled(if: ThrowawayPostgres.binaries != nil, "PostgreSQL tests skipped: this test starts its own PostgreSQL and needs its binaries"))
         func restartUnderTraffic() async throws {
-            let database = try #require(try await ThrowawayPostgres.make(port: try await TransportSecurityTests.freePort()))
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-pg-restart-\(UUID().uuidString)")
-            let server = ServerProcess(dataDirectory: directory, databaseURL: database.url)
-            defer { try? server.log.write(toFile: "/tmp/securechat-pg-restart.log", atomically: true, encoding: .utf8) }
-            do {
-                try await server.start(extraArguments: ["--log-level", "debug"])
-                try await Self.traffic(server: server, database: database)
-            } catch {
-                server.stop(signal: SIGKILL)
-                await database.remove()
-                try? FileManager.default.removeItem(at: directory)
-                throw error
-            }
-            #expect(server.stop(signal: SIGTERM) == 0)
-            await database.remove()
-            try? FileManager.default.removeItem(at: directory)
+            try await Self.withServer(named: "restart", arguments: ["--log-level", "debug"], Self.traffic)
         }
 
         @Test(
             "PostgreSQL frozen mid-batch, as a half-open connection: the batch gives up at its time limit and its send is refused, not held; after the thaw the send is stored once",
             .enabled(if: ThrowawayPostgres.binaries != nil, "PostgreSQL tests skipped: this test starts its own PostgreSQL and needs its binaries"))
         func frozenDatabase() async throws {
+            try await Self.withServer(named: "frozen", arguments: ["--database-batch-timeout", "2"], Self.freezeAndThaw)
+        }
+
+        /// The server binary on a PostgreSQL of the test's own; its log is kept in
+        /// `/tmp/securechat-pg-NAME.log`.
+        static func withServer(
+            named name: String, arguments: [String], _ body: (ServerProcess, ThrowawayPostgres) async throws -> Void
+        ) async throws {
             let database = try #require(try await ThrowawayPostgres.make(port: try await TransportSecurityTests.freePort()))
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-pg-frozen-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("securechat-pg-\(name)-\(UUID().uuidString)")
             let server = ServerProcess(dataDirectory: directory, databaseURL: database.url)
-            defer { try? server.log.write(toFile: "/tmp/securechat-pg-frozen.log", atomically: true, encoding: .utf8) }
+            defer { try? server.log.write(toFile: "/tmp/securechat-pg-\(name).log", atomically: true, encoding: .utf8) }
             do {
-                try await server.start(extraArguments: ["--database-batch-timeout", "2"])
-                try await Self.freezeAndThaw(server: server, database: database)
+                try await server.start(extraArguments: arguments)
+                try await body(server, database)
             } catch {
                 server.stop(signal: SIGKILL)
                 await database.remove()

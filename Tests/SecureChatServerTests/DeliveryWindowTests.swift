@@ -27,6 +27,17 @@ struct DeliveryWindowTests {
         #expect(window.room == APILimits.deliveryWindow)
     }
 
+    @Test("a new socket resumes after the later of its claim and its unstored acknowledgement, never past what was stored")
+    func resumePoint() {
+        #expect(DeliveryWindow.resumePoint(claimed: nil, acknowledged: 0, stored: 9) == 0)
+        #expect(DeliveryWindow.resumePoint(claimed: 5, acknowledged: 0, stored: 9) == 5)
+        #expect(DeliveryWindow.resumePoint(claimed: 5, acknowledged: 7, stored: 9) == 7)
+        #expect(DeliveryWindow.resumePoint(claimed: 8, acknowledged: 7, stored: 9) == 8)
+        #expect(DeliveryWindow.resumePoint(claimed: 12, acknowledged: 0, stored: 9) == 0, "a claim beyond the database is ignored")
+        #expect(DeliveryWindow.resumePoint(claimed: 12, acknowledged: 12, stored: 9) == 9)
+        #expect(DeliveryWindow.resumePoint(claimed: -3, acknowledged: 0, stored: 9) == 0)
+    }
+
     @Test("a read starts only with room and a writable socket, and one at a time")
     func readStarts() throws {
         var window = DeliveryWindow(resumeAfter: 0)

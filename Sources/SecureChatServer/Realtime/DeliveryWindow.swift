@@ -33,6 +33,16 @@ struct DeliveryWindow {
         self.heldLimit = heldLimit
     }
 
+    /// Where a new socket of a device starts: after what the device says it processed, or what it
+    /// acknowledged and the writer has not stored yet, whichever is later. A device cannot have
+    /// processed more than was stored for it (`stored`): a larger claim comes from state that
+    /// predates this database (a restore, another server); it is ignored, and `welcome.lastSeq`
+    /// tells the client to reset its counter.
+    static func resumePoint(claimed: Int64?, acknowledged: Int64, stored: Int64) -> Int64 {
+        let claimed = max(0, claimed ?? 0)
+        return max(claimed <= stored ? claimed : 0, min(acknowledged, stored))
+    }
+
     /// Deliveries that may still go out before the client acknowledges any.
     var room: Int { capacity - Int(lastSent - lastAcknowledged) }
 

@@ -47,9 +47,6 @@ final class RealtimeSession {
     /// This connection's sends, for ``MessageWriter``: broken by a failed send, which closes the socket.
     private let sendChain = SendChain()
 
-    private static let decoder = APIJSON.makeDecoder()
-    private static let encoder = APIJSON.makeEncoder()
-
     init(services: ChatServices, socket: any RealtimeSocket, eventLoop: any EventLoop, clientAddress: String, logger: Logger) {
         self.services = services
         self.clientAddress = ClientAddress.limitKey(clientAddress)
@@ -136,9 +133,9 @@ final class RealtimeSession {
     private func authenticate(_ text: ByteBuffer) {
         let frame: ClientFrame
         do {
-            frame = try decode(text)
+            frame = try SessionFrames.decode(text)
         } catch {
-            let refusal = Self.errorFrame(error, id: nil)
+            let refusal = SessionFrames.errorFrame(error, id: nil)
             close(refusal.code, refusal.message)
             return
         }
@@ -169,18 +166,14 @@ final class RealtimeSession {
         case .success(let value): (user, device) = value
         case .failure(let error):
             services.metrics.webSocketAuthenticated(succeeded: false)
-            let frame = Self.errorFrame(error, id: nil)
+            let frame = SessionFrames.errorFrame(error, id: nil)
             if let kind = frame.code.authenticationFailureKind { services.metrics.authenticationFailed(kind) }
             // A refusal is final (1008); a server failure is worth a retry (1011).
             close(frame.code, frame.message, closeCode: error is APIFailure ? .policyViolation : .unexpectedServerError)
             return
         }
-        // A device cannot have processed more than was stored for it. A larger claim comes from
-        // state that predates this database (a restore, another server): it is ignored, and
-        // `welcome.lastSeq` tells the client to reset its counter.
-        let claimed = max(0, claim ?? 0)
-        let acknowledged = services.writer.pendingAcknowledgement(deviceKey: device.key)
-        let resumeAfter = max(claimed <= device.lastSeq ? claimed : 0, min(acknowledged, device.lastSeq))
+        let resumeAfter = DeliveryWindow.resumePoint(
+            claimed: claim, acknowledged: services.writer.pendingAcknowledgement(deviceKey: device.key), stored: device.lastSeq)
         let connection = ClientConnection(
             address: DeviceAddress(userId: user.userId, deviceId: device.deviceId), deviceKey: device.key,
             sessionId: user.sessionId, session: loopBound)
@@ -206,23 +199,12 @@ final class RealtimeSession {
 
     // MARK: Client frames
 
-    private func decode(_ text: ByteBuffer) throws -> ClientFrame {
-        if let send = text.withUnsafeReadableBytes({ SendFrameParser.parse($0) }) { return .send(send) }
-        do {
-            return try Self.decoder.decode(ClientFrame.self, from: Data(text.readableBytesView))
-        } catch let error as DecodingError {
-            throw APIFailure(.badRequest, .invalidJSON, "invalid frame: \(APIRequestDecoding.describe(error))")
-        } catch {
-            throw APIFailure(.badRequest, .invalidJSON, "a frame must be a JSON object")
-        }
-    }
-
     private func handle(_ text: ByteBuffer, connection: ClientConnection) {
         let frame: ClientFrame
         do {
-            frame = try decode(text)
+            frame = try SessionFrames.decode(text)
         } catch {
-            sendFrame(.error(Self.errorFrame(error, id: nil)))
+            sendFrame(.error(SessionFrames.errorFrame(error, id: nil)))
             chargeRateLimit(frameBytes: text.readableBytes)
             return
         }
@@ -238,7 +220,7 @@ final class RealtimeSession {
             do {
                 pending = try SendValidation.pendingSend(send, from: connection, services: services)
             } catch {
-                sendFrame(.error(Self.errorFrame(error, id: String(send.id.prefix(64)))))
+                sendFrame(.error(SessionFrames.errorFrame(error, id: String(send.id.prefix(64)))))
                 return
             }
             inFlightSends += 1
@@ -248,7 +230,10 @@ final class RealtimeSession {
                 session.eventLoop.execute { session.value.sendCompleted(result, id: send.id) }
             }
         case .ephemeral(let ephemeral):
-            relay(ephemeral, from: connection)
+            let session = loopBound
+            EphemeralRelay(services: services).start(ephemeral, from: connection) { refusal in
+                session.eventLoop.execute { session.value.sendFrame(.error(refusal)) }
+            }
         }
     }
 
@@ -271,19 +256,6 @@ final class RealtimeSession {
         }
     }
 
-    private func relay(_ ephemeral: ClientFrame.Ephemeral, from connection: ClientConnection) {
-        let session = loopBound
-        let relay = EphemeralRelay(services: services)
-        Task {
-            do {
-                try await relay.relay(ephemeral, from: connection)
-            } catch {
-                let frame = RealtimeSession.errorFrame(error, id: nil)
-                session.eventLoop.execute { session.value.sendFrame(.error(frame)) }
-            }
-        }
-    }
-
     private func sendCompleted(_ result: Result<SendOutcome, any Error>, id: String) {
         if inFlightSends == Self.maximumInFlightSends { socket?.resumeReading(.sendsInFlight) }
         inFlightSends -= 1
@@ -293,7 +265,7 @@ final class RealtimeSession {
         case .success(.refused(let code, let message)):
             sendFrame(.error(.init(code: code, message: message, id: id)))
         case .failure(let error):
-            sendFrame(.error(Self.errorFrame(error, id: id)))
+            sendFrame(.error(SessionFrames.errorFrame(error, id: id)))
             // The sends after this one on this socket are refused too (``SendChain``): the client
             // sends them again, in order, on a new connection.
             if sendChain.isBroken {
@@ -376,37 +348,19 @@ final class RealtimeSession {
 
     private func deliver(_ entry: InboxEntry) {
         window.sent(entry.seq)
-        switch entry.content {
-        case .message(let messageId, let sender, let clientMessageId, let roomCode, let sealed, let sentAt):
-            guard case .open(let connection) = phase else { return }
-            let ciphertext: Data
-            do {
-                if let unsealed = sealed.unsealed {
-                    ciphertext = unsealed
-                } else {
-                    let context = AtRestCipher.messageContext(
-                        sender: sender, clientMessageId: clientMessageId, recipient: roomCode == nil ? connection.address : nil)
-                    ciphertext = try services.cipher.open(sealed, context: context)
-                }
-            } catch {
-                logger.error("a stored message could not be unsealed", metadata: ["seq": "\(entry.seq)", "error": "\(error)"])
-                sendFrame(.error(.init(code: .internalError, message: "stored message \(entry.seq) is unreadable")))
-                return
-            }
-            sendFrame(
-                .message(
-                    .init(
-                        seq: entry.seq, messageId: messageId, sender: sender, clientMessageId: clientMessageId, room: roomCode,
-                        ciphertext: ciphertext, sentAt: Date(milliseconds: sentAt))))
-            services.metrics.deliveriesSent.increment()
+        guard case .open(let connection) = phase else { return }
+        let frame: ServerFrame
+        do {
+            frame = try SessionFrames.delivery(entry, to: connection.address, cipher: services.cipher)
+        } catch {
+            logger.error("a stored message could not be unsealed", metadata: ["seq": "\(entry.seq)", "error": "\(error)"])
+            sendFrame(.error(.init(code: .internalError, message: "stored message \(entry.seq) is unreadable")))
+            return
+        }
+        sendFrame(frame)
+        services.metrics.deliveriesSent.increment()
+        if case .message(_, _, _, _, _, let sentAt) = entry.content {
             services.metrics.deliveryLatency.record(.milliseconds(max(0, services.nowMilliseconds - sentAt)))
-        case .roomEvent(let event):
-            sendFrame(
-                .roomEvent(
-                    .init(
-                        seq: entry.seq, room: event.room, change: event.change, userId: event.userId,
-                        actorUserId: event.actorUserId, role: event.role, at: Date(milliseconds: event.at))))
-            services.metrics.deliveriesSent.increment()
         }
     }
 
@@ -420,15 +374,10 @@ final class RealtimeSession {
 
     func sendFrame(_ frame: ServerFrame) {
         guard !isClosed else { return }
-        switch frame {
-        case .accepted(let accepted): socket?.sendText(FrameEncoding.accepted(accepted))
-        case .message(let delivery): socket?.sendText(FrameEncoding.delivery(delivery))
-        default:
-            do {
-                socket?.sendText(String(decoding: try Self.encoder.encode(frame), as: UTF8.self))
-            } catch {
-                logger.error("a server frame could not be encoded", metadata: ["error": "\(error)"])
-            }
+        do {
+            socket?.sendText(try SessionFrames.text(frame))
+        } catch {
+            logger.error("a server frame could not be encoded", metadata: ["error": "\(error)"])
         }
     }
 
@@ -444,12 +393,5 @@ final class RealtimeSession {
         sendFrame(.error(.init(code: code, message: message)))
         ended()
         socket?.close(code: closeCode, reason: code.rawValue)
-    }
-
-    static func errorFrame(_ error: any Error, id: String?) -> ServerFrame.ErrorFrame {
-        if let failure = error as? APIFailure {
-            return .init(code: failure.code, message: failure.message, id: id)
-        }
-        return .init(code: .internalError, message: "the server could not handle this frame", id: id)
     }
 }

@@ -63,6 +63,20 @@ enum SendValidation {
 struct EphemeralRelay {
     let services: ChatServices
 
+    /// Relays in a task of its own; a refusal comes back through `refused` (on no particular thread).
+    func start(
+        _ ephemeral: ClientFrame.Ephemeral, from connection: ClientConnection,
+        refused: @escaping @Sendable (ServerFrame.ErrorFrame) -> Void
+    ) {
+        Task {
+            do {
+                try await relay(ephemeral, from: connection)
+            } catch {
+                refused(SessionFrames.errorFrame(error, id: nil))
+            }
+        }
+    }
+
     func relay(_ ephemeral: ClientFrame.Ephemeral, from connection: ClientConnection) async throws {
         let sender = connection.address
         switch (ephemeral.room, ephemeral.payload, ephemeral.recipients) {
